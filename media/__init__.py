@@ -1,0 +1,1 @@
+"""Liveroom media plane: rooms, participants, publications, subscriptions, RTP forwarding."""

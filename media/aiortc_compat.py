@@ -1,0 +1,107 @@
+"""The aiortc 1.16 internals the SFU relies on, checked at start-up, and small bridges to them.
+
+aiortc has no public API for forwarding encoded RTP. The SFU uses these private seams
+(see docs/architecture.md): the receiver's jitter buffer slot (replaced by a packet tap),
+the sender's RTX history and sender-report counters, the transceiver's sender slot, and
+the DTLS transport's `_send_rtp`. `self_check()` fails loudly if an upgrade moved them.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+import aiortc
+from aiortc import RTCConfiguration, RTCPeerConnection
+
+EXPECTED_VERSION = "1.16.0"
+
+RECEIVER_ATTRS = ("_RTCRtpReceiver__jitter_buffer", "_RTCRtpReceiver__codecs")
+RECEIVER_METHODS = ("_send_rtcp_nack", "_send_rtcp_pli", "_handle_rtp_packet")
+SENDER_ATTRS = (
+    "_RTCRtpSender__rtp_history",
+    "_RTCRtpSender__rtp_header_extensions_map",
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__octet_count",
+    "_RTCRtpSender__packet_count",
+    "_RTCRtpSender__mid",
+)
+SENDER_METHODS = ("_retransmit", "_handle_rtcp_packet", "_send_keyframe")
+TRANSCEIVER_ATTRS = ("_RTCRtpTransceiver__sender",)
+
+
+class AiortcCompatError(RuntimeError):
+    """The installed aiortc does not have the internals the SFU forwards through."""
+
+
+def _require(obj: object, attrs: tuple[str, ...], what: str) -> None:
+    missing = [a for a in attrs if not hasattr(obj, a)]
+    if missing:
+        raise AiortcCompatError(f"aiortc {aiortc.__version__}: {what} lacks {missing}")
+
+
+async def self_check() -> None:
+    """Build a peer connection and check every private attribute the SFU uses."""
+    if aiortc.__version__ != EXPECTED_VERSION:
+        raise AiortcCompatError(
+            f"aiortc {aiortc.__version__} installed; the SFU is built for {EXPECTED_VERSION}"
+        )
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        transceiver = pc.addTransceiver("video", direction="sendonly")
+        _require(transceiver, TRANSCEIVER_ATTRS, "RTCRtpTransceiver")
+        _require(transceiver.sender, SENDER_ATTRS + SENDER_METHODS, "RTCRtpSender")
+        _require(transceiver.receiver, RECEIVER_ATTRS + RECEIVER_METHODS, "RTCRtpReceiver")
+        _require(transceiver.receiver.transport, ("_send_rtp", "_state"), "RTCDtlsTransport")
+        jitter_buffer = getattr(transceiver.receiver, RECEIVER_ATTRS[0])
+        if not callable(getattr(jitter_buffer, "add", None)):
+            raise AiortcCompatError("RTCRtpReceiver jitter buffer has no add()")
+    finally:
+        await pc.close()
+
+
+@types.coroutine
+def _continue(coro: Coroutine[Any, Any, None], pending: Any) -> Generator[Any, Any, None]:
+    """Carry on a coroutine that suspended while being driven synchronously."""
+    while True:
+        try:
+            value = yield pending
+        except BaseException as exc:  # pass cancellation and errors into the coroutine
+            try:
+                pending = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                pending = coro.send(value)
+            except StopIteration:
+                return
+
+
+async def _finish(coro: Coroutine[Any, Any, None], pending: Any) -> None:
+    try:
+        await _continue(coro, pending)
+    except ConnectionError:
+        pass
+
+
+def drive(coro: Coroutine[Any, Any, None], background: set[Any]) -> None:
+    """Run an aiortc send coroutine to completion now, without a task per packet.
+
+    aiortc's send path (`_send_rtp` -> ICE `sendto`) never suspends for host, srflx and
+    peer-reflexive candidates; only a TURN relay may wait. If it does suspend, the rest
+    runs as a task kept in `background`.
+    """
+    import asyncio
+
+    try:
+        pending = coro.send(None)
+    except StopIteration:
+        return
+    except ConnectionError:
+        return
+    task = asyncio.ensure_future(_finish(coro, pending))
+    background.add(task)
+    task.add_done_callback(background.discard)

@@ -1,0 +1,228 @@
+"""RoomMedia: the media adapter of one Room (peer connections, feeds, downlinks).
+
+The Room (sans-IO) says who is in the room and what they publish; RoomMedia makes the
+peer connections agree with it. `reconcile()` compares the downlinks that should exist
+(every publisher's tracks to every subscriber) with those that do, and returns the offers
+to send and the downlinks closed, for the signalling layer to deliver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from .counters import ForwardingCounters
+from .downlink import DownTrack, ForwardingSender
+from .errors import ErrorCode, MediaError
+from .feed import Feed
+from .ids import DownlinkId, Identity, Kind, PublicationId, RoomId
+from .peer import PeerConfig, announce, restrict_codecs
+from .room import Room
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Downlink:
+    """The peer connection carrying one publisher's tracks to one subscriber."""
+
+    id: DownlinkId
+    subscriber: Identity
+    publisher: Identity
+    pc: RTCPeerConnection
+    tracks: dict[Kind, DownTrack] = field(default_factory=dict)
+    answered: bool = False
+
+    @property
+    def kinds(self) -> frozenset[Kind]:
+        return frozenset(self.tracks)
+
+
+@dataclass(frozen=True)
+class DownlinkOffer:
+    downlink: DownlinkId
+    subscriber: Identity
+    publisher: Identity
+    sdp: str
+    publications: dict[str, PublicationId]  # mid -> publication
+
+
+@dataclass(frozen=True)
+class DownlinkClosed:
+    downlink: DownlinkId
+    subscriber: Identity
+    publisher: Identity
+
+
+class RoomMedia:
+    def __init__(
+        self,
+        room_id: RoomId,
+        peer_config: PeerConfig,
+        counters: ForwardingCounters,
+        clock: Callable[[], float],
+    ) -> None:
+        self.room_id = room_id
+        self.peer_config = peer_config
+        self.counters = counters
+        self.clock = clock
+        self.feeds: dict[PublicationId, Feed] = {}
+        self.uplinks: dict[Identity, RTCPeerConnection] = {}
+        self.downlinks: dict[DownlinkId, Downlink] = {}
+        self._ids = itertools.count(1)
+
+    # --- publishing -------------------------------------------------------------------
+
+    async def publish(self, identity: Identity, kinds: list[Kind], offer: str) -> str:
+        """Answer a publisher's offer; its tracks feed the Feeds of its publications."""
+        pc = self.peer_config.new_peer_connection()
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+            for transceiver in pc.getTransceivers():
+                restrict_codecs(transceiver)
+                transceiver.direction = "recvonly"
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except MediaError:
+            await pc.close()
+            raise
+        except Exception as exc:
+            await pc.close()
+            raise MediaError(ErrorCode.BAD_SDP, f"offer rejected: {exc}") from exc
+        old = self.uplinks.pop(identity, None)
+        self.uplinks[identity] = pc
+        for transceiver in pc.getTransceivers():
+            kind = Kind(transceiver.kind)
+            publication_id = PublicationId(f"{identity}:{kind}")
+            feed = self.feeds.get(publication_id)
+            if feed is None:
+                feed = Feed(publication_id, kind, self.counters, self.clock)
+                self.feeds[publication_id] = feed
+            feed.attach(transceiver.receiver)
+            for down_track in feed.down_tracks:
+                down_track.forwarder.restart()
+        for publication_id in [p for p in self.feeds if p.startswith(f"{identity}:")]:
+            if Kind(publication_id.rsplit(":", 1)[1]) not in kinds:
+                self._drop_feed(publication_id)
+        if old is not None:
+            await old.close()
+        log.info("uplink_opened", room=self.room_id, participant=identity, kinds=kinds)
+        return announce(pc.localDescription.sdp, self.peer_config.announced_address)
+
+    async def unpublish(self, identity: Identity) -> None:
+        for publication_id in [p for p in self.feeds if p.startswith(f"{identity}:")]:
+            self._drop_feed(publication_id)
+        pc = self.uplinks.pop(identity, None)
+        if pc is not None:
+            await pc.close()
+
+    def set_muted(self, publication_id: PublicationId, muted: bool) -> None:
+        feed = self.feeds.get(publication_id)
+        if feed is not None:
+            feed.set_muted(muted)
+
+    def _drop_feed(self, publication_id: PublicationId) -> None:
+        feed = self.feeds.pop(publication_id)
+        for down_track in list(feed.down_tracks):
+            feed.remove(down_track)
+
+    # --- subscribing ------------------------------------------------------------------
+
+    async def reconcile(self, room: Room) -> tuple[list[DownlinkOffer], list[DownlinkClosed]]:
+        wanted: dict[tuple[Identity, Identity], frozenset[Kind]] = {}
+        for participant in room:
+            for source in room.publishers_for(participant.identity):
+                wanted[(participant.identity, source.identity)] = frozenset(source.publications)
+        closed: list[DownlinkClosed] = []
+        have: dict[tuple[Identity, Identity], Downlink] = {}
+        for downlink in list(self.downlinks.values()):
+            key = (downlink.subscriber, downlink.publisher)
+            if wanted.get(key) != downlink.kinds:
+                closed.append(await self.close_downlink(downlink.id))
+            else:
+                have[key] = downlink
+        offers = []
+        for key, kinds in wanted.items():
+            if key not in have:
+                offers.append(await self._open_downlink(key[0], key[1], kinds))
+        return offers, closed
+
+    async def _open_downlink(
+        self, subscriber: Identity, publisher: Identity, kinds: frozenset[Kind]
+    ) -> DownlinkOffer:
+        downlink_id = DownlinkId(f"d{next(self._ids)}")
+        pc = self.peer_config.new_peer_connection()
+        downlink = Downlink(downlink_id, subscriber, publisher, pc)
+        for kind in sorted(kinds):  # audio before video, a stable m-line order
+            transceiver = pc.addTransceiver(kind, direction="sendonly")
+            restrict_codecs(transceiver)
+            sender = ForwardingSender(kind, transceiver.receiver.transport, self.counters)
+            sender._stream_id = transceiver.sender._stream_id
+            transceiver._RTCRtpTransceiver__sender = sender  # type: ignore[attr-defined]
+            transceiver.receiver._set_rtcp_ssrc(sender._ssrc)
+            downlink.tracks[kind] = DownTrack(kind, sender, self.counters, self.clock)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected":
+                for down_track in downlink.tracks.values():
+                    down_track.ready = True
+                    down_track.request_keyframe()
+
+        await pc.setLocalDescription(await pc.createOffer())
+        self.downlinks[downlink_id] = downlink
+        publications: dict[str, PublicationId] = {}
+        for transceiver in pc.getTransceivers():
+            publication_id = PublicationId(f"{publisher}:{transceiver.kind}")
+            publications[str(transceiver.mid)] = publication_id
+            feed = self.feeds.get(publication_id)
+            if feed is not None:
+                feed.add(downlink.tracks[Kind(transceiver.kind)])
+        log.info(
+            "downlink_opened", room=self.room_id, downlink=downlink_id,
+            subscriber=subscriber, publisher=publisher,
+        )
+        sdp = announce(pc.localDescription.sdp, self.peer_config.announced_address)
+        return DownlinkOffer(downlink_id, subscriber, publisher, sdp, publications)
+
+    async def answer_downlink(self, subscriber: Identity, downlink_id: str, sdp: str) -> None:
+        downlink = self.downlinks.get(DownlinkId(downlink_id))
+        if downlink is None or downlink.subscriber != subscriber:
+            raise MediaError(ErrorCode.UNKNOWN_DOWNLINK, f"no downlink {downlink_id} for you")
+        if downlink.answered:
+            raise MediaError(ErrorCode.BAD_SDP, f"downlink {downlink_id} is already answered")
+        try:
+            await downlink.pc.setRemoteDescription(
+                RTCSessionDescription(sdp=sdp, type="answer")
+            )
+        except Exception as exc:
+            raise MediaError(ErrorCode.BAD_SDP, f"answer rejected: {exc}") from exc
+        downlink.answered = True
+
+    async def close_downlink(self, downlink_id: DownlinkId) -> DownlinkClosed:
+        downlink = self.downlinks.pop(downlink_id)
+        for down_track in downlink.tracks.values():
+            if down_track.feed is not None:
+                down_track.feed.remove(down_track)
+        await downlink.pc.close()
+        return DownlinkClosed(downlink.id, downlink.subscriber, downlink.publisher)
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def remove_participant(self, identity: Identity) -> None:
+        await self.unpublish(identity)
+        for downlink in list(self.downlinks.values()):
+            if identity in (downlink.subscriber, downlink.publisher):
+                await self.close_downlink(downlink.id)
+
+    async def close(self) -> None:
+        for identity in list(self.uplinks):
+            await self.unpublish(identity)
+        for downlink_id in list(self.downlinks):
+            await self.close_downlink(downlink_id)
+        await asyncio.sleep(0)

@@ -1,0 +1,1 @@
+"""Liveroom signalling: HTTP API, WebSocket protocol, tokens, settings, CLI, clients."""

@@ -1,0 +1,72 @@
+"""A participant's WebSocket as the hub sees it: non-blocking sends through a bounded outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from aiohttp import web
+
+from . import protocol as p
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_SIZE = 512
+
+
+class Connection:
+    """Owns one writer task. `send()` never blocks the room: a client that stops reading
+    until its outbox is full is disconnected."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self.identity: str | None = None
+        self._outbox: asyncio.Queue[p.ServerMessage | None] = asyncio.Queue(OUTBOX_SIZE)
+        self._writer = asyncio.ensure_future(self._write())
+        self._closing = False
+
+    def send(self, message: p.ServerMessage) -> None:
+        if self._closing:
+            return
+        try:
+            self._outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("connection_too_slow", participant=self.identity)
+            self.close(4010, "too slow")
+
+    def close(self, code: int, reason: str) -> None:
+        """Flush what is queued, then close the socket with `code`."""
+        if self._closing:
+            return
+        self._closing = True
+        self._close_code = code
+        self._close_reason = reason
+        if self._outbox.full():  # a client this far behind loses its last updates
+            self._outbox.get_nowait()
+        self._outbox.put_nowait(None)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                message = await self._outbox.get()
+                if message is None:
+                    await self.ws.close(
+                        code=self._close_code, message=self._close_reason.encode()[:120]
+                    )
+                    return
+                await self.ws.send_str(message.model_dump_json())
+        except (ConnectionError, RuntimeError):
+            return
+
+    async def stop(self) -> None:
+        """Cancel the writer and wait for it (the socket handler's `finally`)."""
+        self._closing = True
+        if not self._writer.done():
+            self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer

@@ -1,0 +1,29 @@
+"""The signalling package's error type; codes are stable and documented in docs/protocol.md."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SignalCode(StrEnum):
+    BAD_JSON = "bad_json"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_MESSAGE = "invalid_message"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    NOT_JOINED = "not_joined"
+    ALREADY_JOINED = "already_joined"
+    JOIN_TIMEOUT = "join_timeout"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    BAD_TOKEN = "bad_token"
+    TOKEN_EXPIRED = "token_expired"
+    WRONG_ROOM = "wrong_room"
+    ROOM_NOT_FOUND = "room_not_found"
+    REPLACED = "replaced"
+    INTERNAL = "internal"
+
+
+class SignalError(Exception):
+    def __init__(self, code: SignalCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

@@ -1,0 +1,160 @@
+"""RoomHub: one Room, its RoomMedia and its participants' connections.
+
+Every change to a room runs under the hub's lock, in one order: change the sans-IO Room,
+make the media agree (`reconcile`), then tell the participants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from media.errors import MediaError
+from media.ids import Identity, Kind, LeaveReason, PublicationId, RoomId
+from media.room import Grants, Room, RoomEvent
+from media.sdp_policy import inspect_offer
+from media.session import RoomMedia
+
+from . import protocol as p
+from .connection import Connection
+from .tokens import TokenClaims
+from .wire import event_message, event_subject, participant_info, publication_info, room_info
+
+log = structlog.get_logger(__name__)
+
+CLOSE_REPLACED = 4409
+CLOSE_ROOM_CLOSED = 4410
+CLOSE_GOING_AWAY = 1001
+
+
+class RoomHub:
+    def __init__(self, room: Room, media: RoomMedia, clock: Callable[[], float]) -> None:
+        self.room = room
+        self.media = media
+        self.clock = clock
+        self.connections: dict[Identity, Connection] = {}
+        self.lock = asyncio.Lock()
+
+    @property
+    def id(self) -> RoomId:
+        return self.room.id
+
+    async def join(self, conn: Connection, claims: TokenClaims, request_id: str) -> None:
+        identity = Identity(claims.sub)
+        async with self.lock:
+            grants = Grants(publish=claims.grants.publish, subscribe=claims.grants.subscribe)
+            events = self.room.join(identity, claims.name, claims.role, grants, self.clock())
+            old = self.connections.pop(identity, None)
+            if old is not None:
+                await self.media.remove_participant(identity)
+                old.send(p.Closing(reason="replaced"))
+                old.close(CLOSE_REPLACED, "replaced by a newer connection")
+            conn.identity = identity
+            self.connections[identity] = conn
+            conn.send(
+                p.Joined(
+                    id=request_id,
+                    participant=participant_info(self.room.get(identity)),
+                    room=room_info(self.room),
+                )
+            )
+            self._broadcast(events)
+            await self._reconcile()
+        log.info("participant_joined", room=self.id, participant=identity, role=claims.role)
+
+    async def publish(self, identity: Identity, sdp: str, request_id: str) -> None:
+        async with self.lock:
+            participant = self.room.get(identity)
+            kinds = inspect_offer(sdp)
+            if not participant.grants.publish:
+                # the Room raises the coded error; ask it before any media work
+                self.room.publish(identity, kinds)
+            answer = await self.media.publish(identity, kinds, sdp)
+            events = self.room.publish(identity, kinds)
+            conn = self.connections.get(identity)
+            if conn is not None:
+                conn.send(
+                    p.Published(
+                        id=request_id, sdp=answer,
+                        publications=[
+                            publication_info(x) for x in participant.publications.values()
+                        ],
+                    )
+                )
+            self._broadcast(events)
+            await self._reconcile()
+
+    async def unpublish(self, identity: Identity) -> None:
+        async with self.lock:
+            events = self.room.unpublish(identity)
+            await self.media.unpublish(identity)
+            self._broadcast(events)
+            await self._reconcile()
+
+    async def answer(self, identity: Identity, downlink: str, sdp: str) -> None:
+        async with self.lock:
+            self.room.get(identity)
+            await self.media.answer_downlink(identity, downlink, sdp)
+
+    async def mute(self, identity: Identity, kind: Kind, muted: bool) -> None:
+        async with self.lock:
+            events = self.room.set_muted(identity, kind, muted)
+            self.media.set_muted(PublicationId(f"{identity}:{kind}"), muted)
+            self._broadcast(events)
+
+    async def leave(self, conn: Connection, reason: LeaveReason) -> None:
+        """Remove the participant of `conn` (no-op if a newer connection holds the seat)."""
+        identity = conn.identity
+        if identity is None:
+            return
+        async with self.lock:
+            if self.connections.get(Identity(identity)) is not conn:
+                return
+            del self.connections[Identity(identity)]
+            events = self.room.leave(Identity(identity), reason, self.clock())
+            await self.media.remove_participant(Identity(identity))
+            self._broadcast(events)
+            await self._reconcile()
+        log.info("participant_left", room=self.id, participant=identity, reason=reason)
+
+    async def close(self, reason: LeaveReason) -> None:
+        async with self.lock:
+            self.room.close(self.clock())
+            for conn in self.connections.values():
+                conn.send(p.Closing(reason=reason))
+                code = CLOSE_GOING_AWAY if reason is LeaveReason.SERVER_SHUTDOWN else (
+                    CLOSE_ROOM_CLOSED
+                )
+                conn.close(code, f"room {reason}")
+            self.connections.clear()
+            await self.media.close()
+        log.info("room_closed", room=self.id, reason=reason)
+
+    def _broadcast(self, events: list[RoomEvent]) -> None:
+        for event in events:
+            message = event_message(event)
+            subject = event_subject(event)
+            for identity, conn in self.connections.items():
+                if identity != subject:
+                    conn.send(message)
+
+    async def _reconcile(self) -> None:
+        offers, closed = await self.media.reconcile(self.room)
+        for gone in closed:
+            conn = self.connections.get(gone.subscriber)
+            if conn is not None:
+                conn.send(p.DownlinkClosed(downlink=gone.downlink))
+        for offer in offers:
+            conn = self.connections.get(offer.subscriber)
+            if conn is not None:
+                conn.send(
+                    p.Offer(
+                        downlink=offer.downlink, publisher=offer.publisher, sdp=offer.sdp,
+                        publications=dict(offer.publications),
+                    )
+                )
+
+
+__all__ = ["MediaError", "RoomHub"]

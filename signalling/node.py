@@ -1,0 +1,85 @@
+"""Node: the rooms this process hosts, their lifecycle and the node's counters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import structlog
+
+from media.counters import ForwardingCounters
+from media.ids import LeaveReason, RoomId
+from media.peer import PeerConfig
+from media.room import Room
+from media.session import RoomMedia
+
+from .errors import SignalCode, SignalError
+from .hub import RoomHub
+from .settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class Node:
+    def __init__(
+        self, settings: Settings, peer_config: PeerConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.peer_config = peer_config
+        self.clock = clock
+        self.counters = ForwardingCounters()
+        self.secret = settings.resolved_secret()
+        self.api_key = settings.resolved_api_key()
+        self.hubs: dict[RoomId, RoomHub] = {}
+        self.ready = False
+        self._lock = asyncio.Lock()
+
+    def create_room(self, room_id: RoomId, max_participants: int | None = None) -> RoomHub:
+        if room_id in self.hubs:
+            raise KeyError(room_id)
+        room = Room(
+            room_id,
+            max_participants=max_participants or self.settings.max_participants,
+            empty_grace=self.settings.room_empty_grace_s,
+            now=self.clock(),
+        )
+        hub = RoomHub(room, RoomMedia(room_id, self.peer_config, self.counters, self.clock),
+                      self.clock)
+        self.hubs[room_id] = hub
+        log.info("room_created", room=room_id, max_participants=room.max_participants)
+        return hub
+
+    def hub_for_join(self, room_id: RoomId) -> RoomHub:
+        hub = self.hubs.get(room_id)
+        if hub is not None and not hub.room.closed:
+            return hub
+        if not self.settings.auto_create_rooms:
+            raise SignalError(SignalCode.ROOM_NOT_FOUND, f"room {room_id} does not exist")
+        if hub is not None:
+            del self.hubs[room_id]
+        return self.create_room(room_id)
+
+    async def close_room(self, room_id: RoomId, reason: LeaveReason) -> bool:
+        hub = self.hubs.pop(room_id, None)
+        if hub is None:
+            return False
+        await hub.close(reason)
+        return True
+
+    async def tick(self) -> None:
+        """Close rooms that stayed empty past their grace period."""
+        now = self.clock()
+        for room_id, hub in list(self.hubs.items()):
+            if not hub.connections and hub.room.should_close(now):
+                await self.close_room(room_id, LeaveReason.ROOM_CLOSED)
+
+    async def run_ticks(self, interval: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.tick()
+
+    async def close(self) -> None:
+        for room_id in list(self.hubs):
+            await self.close_room(room_id, LeaveReason.SERVER_SHUTDOWN)

@@ -1,0 +1,189 @@
+"""The WebSocket protocol, version 1: typed JSON messages with a `type` discriminator.
+
+Requests from a client carry an `id`; the node's reply (or error) repeats it. Events
+from the node have no `id`. docs/protocol.md describes each message.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from media.ids import Kind, LeaveReason, Role
+
+PROTOCOL_VERSION = 1
+
+RequestId = Annotated[str, Field(min_length=1, max_length=64)]
+Sdp = Annotated[str, Field(min_length=1, max_length=32 * 1024)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- shared shapes ---------------------------------------------------------------------
+
+
+class PublicationInfo(_Message):
+    id: str
+    owner: str
+    kind: Kind
+    muted: bool
+
+
+class ParticipantInfo(_Message):
+    identity: str
+    name: str
+    role: Role
+    can_publish: bool
+    can_subscribe: bool
+    publications: list[PublicationInfo] = []
+
+
+class RoomInfo(_Message):
+    id: str
+    max_participants: int
+    participants: list[ParticipantInfo]
+
+
+# --- client -> node ----------------------------------------------------------------------
+
+
+class Join(_Message):
+    type: Literal["join"] = "join"
+    id: RequestId
+    v: int
+    token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class Publish(_Message):
+    type: Literal["publish"] = "publish"
+    id: RequestId
+    sdp: Sdp
+
+
+class Unpublish(_Message):
+    type: Literal["unpublish"] = "unpublish"
+    id: RequestId
+
+
+class Answer(_Message):
+    type: Literal["answer"] = "answer"
+    id: RequestId
+    downlink: Annotated[str, Field(min_length=1, max_length=64)]
+    sdp: Sdp
+
+
+class Mute(_Message):
+    type: Literal["mute"] = "mute"
+    id: RequestId
+    kind: Kind
+    muted: bool
+
+
+class Leave(_Message):
+    type: Literal["leave"] = "leave"
+    id: RequestId
+
+
+class Ping(_Message):
+    type: Literal["ping"] = "ping"
+    id: RequestId
+
+
+ClientMessage = Annotated[
+    Join | Publish | Unpublish | Answer | Mute | Leave | Ping, Field(discriminator="type")
+]
+CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+CLIENT_TYPES = frozenset(["join", "publish", "unpublish", "answer", "mute", "leave", "ping"])
+
+
+# --- node -> client: replies -------------------------------------------------------------
+
+
+class Joined(_Message):
+    type: Literal["joined"] = "joined"
+    id: str
+    v: int = PROTOCOL_VERSION
+    participant: ParticipantInfo
+    room: RoomInfo
+
+
+class Published(_Message):
+    type: Literal["published"] = "published"
+    id: str
+    sdp: str
+    publications: list[PublicationInfo]
+
+
+class Ok(_Message):
+    type: Literal["ok"] = "ok"
+    id: str
+
+
+class Error(_Message):
+    type: Literal["error"] = "error"
+    id: str | None = None
+    code: str
+    message: str
+
+
+# --- node -> client: events --------------------------------------------------------------
+
+
+class Offer(_Message):
+    """The node offers a downlink: one publisher's tracks, to be answered with `answer`."""
+
+    type: Literal["offer"] = "offer"
+    downlink: str
+    publisher: str
+    sdp: str
+    publications: dict[str, str]  # mid -> publication id
+
+
+class DownlinkClosed(_Message):
+    type: Literal["downlink_closed"] = "downlink_closed"
+    downlink: str
+
+
+class ParticipantJoined(_Message):
+    type: Literal["participant_joined"] = "participant_joined"
+    participant: ParticipantInfo
+
+
+class ParticipantLeft(_Message):
+    type: Literal["participant_left"] = "participant_left"
+    identity: str
+    reason: LeaveReason
+
+
+class TrackPublished(_Message):
+    type: Literal["track_published"] = "track_published"
+    publication: PublicationInfo
+
+
+class TrackUnpublished(_Message):
+    type: Literal["track_unpublished"] = "track_unpublished"
+    publication: PublicationInfo
+
+
+class TrackMuted(_Message):
+    type: Literal["track_muted"] = "track_muted"
+    publication: PublicationInfo
+    muted: bool
+
+
+class Closing(_Message):
+    """The node is about to close this socket (room closed, replaced, shutdown)."""
+
+    type: Literal["closing"] = "closing"
+    reason: str
+
+
+ServerMessage = Annotated[
+    Joined | Published | Ok | Error | Offer | DownlinkClosed | ParticipantJoined
+    | ParticipantLeft | TrackPublished | TrackUnpublished | TrackMuted | Closing,
+    Field(discriminator="type"),
+]
+SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
