@@ -63,10 +63,10 @@ class Connection:
         except (ConnectionError, RuntimeError):
             return
 
-    async def stop(self) -> None:
-        """Cancel the writer and wait for it (the socket handler's `finally`)."""
-        self._closing = True
-        if not self._writer.done():
+    async def stop(self, flush_timeout: float = 2.0) -> None:
+        """Let the writer flush a requested close (bounded), else cancel it; then await it."""
+        if not self._closing:
+            self._closing = True
             self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+            await asyncio.wait_for(self._writer, flush_timeout)

@@ -1,0 +1,77 @@
+"""Shared fixtures: a real node on a free loopback port, tokens, clip media."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from media.clip import Clip, encode_clip
+from media.ids import Role
+from signalling.app import create_app
+from signalling.settings import Settings
+from signalling.tokens import mint
+
+SECRET = "test-secret-0123456789abcdef0123"
+API_KEY = "test-api-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def node_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(
+        host="127.0.0.1", port=free_port(), data_dir=tmp_path, token_secret=SECRET,
+        api_key=API_KEY, ice_host_addresses=["127.0.0.1"], room_empty_grace_s=30.0,
+    )
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+class RunningNode:
+    def __init__(self, server: TestServer) -> None:
+        self.server = server
+        self.app = server.app
+        self.url = str(server.make_url("")).rstrip("/")
+
+    def token(self, room: str, identity: str, role: Role = Role.LEARNER, **kw: object) -> str:
+        return mint(SECRET, room=room, identity=identity, role=role, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def node_factory(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+    servers: list[TestServer] = []
+
+    async def start(**overrides: object) -> RunningNode:
+        settings = node_settings(tmp_path, **overrides)
+        server = TestServer(create_app(settings), host="127.0.0.1", port=settings.port)
+        await server.start_server()
+        servers.append(server)
+        return RunningNode(server)
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def node(node_factory: Callable[..., object]) -> RunningNode:
+    return await node_factory()  # type: ignore[no-any-return,misc]
+
+
+@pytest.fixture(scope="session")
+def clip() -> Clip:
+    return encode_clip()
+
+
+@pytest.fixture(autouse=True)
+def _bounded() -> None:
+    """Every test must finish on its own; asyncio tests get a loop per test."""
+    asyncio.get_event_loop_policy()
