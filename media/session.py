@@ -215,9 +215,11 @@ class RoomMedia:
     # --- lifecycle --------------------------------------------------------------------
 
     async def remove_participant(self, identity: Identity) -> None:
+        """Close what the participant sent and received; downlinks that carried its
+        tracks to others are closed (and announced) by the next `reconcile`."""
         await self.unpublish(identity)
         for downlink in list(self.downlinks.values()):
-            if identity in (downlink.subscriber, downlink.publisher):
+            if downlink.subscriber == identity:
                 await self.close_downlink(downlink.id)
 
     async def close(self) -> None:

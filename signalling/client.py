@@ -12,7 +12,7 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -24,6 +24,8 @@ from media.rtp import vp8_starts_keyframe
 
 from . import protocol as p
 from .impairment import Impairment
+
+M = TypeVar("M", bound=p.ServerMessage)
 
 
 class ClientError(Exception):
@@ -178,6 +180,10 @@ class Client:
                 self._changed.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), 0.1)
+
+    def events_of(self, kind: type[M]) -> list[M]:
+        """The events of one message type received so far, in order."""
+        return [e for e in self.events if isinstance(e, kind)]
 
     def downlink_from(self, publisher: str) -> RemoteDownlink | None:
         found = [d for d in self.downlinks.values() if d.publisher == publisher]

@@ -11,6 +11,7 @@ import pytest
 
 from media.clip import Clip, ClipTrack, read_frame_number
 from media.ids import Kind, Role
+from signalling import protocol as p
 from signalling.client import Client, RemoteDownlink
 from signalling.keys import NODE
 from tests.conftest import RunningNode
@@ -132,8 +133,7 @@ async def test_mute_stops_forwarding_and_unmute_resumes_with_a_keyframe(
         downlink = await learner.wait_for(has_tracks("tutor"))
         await frame_numbers(downlink, 10)
         await tutor.mute(Kind.VIDEO, True)
-        await learner.wait_for(lambda c: any(
-            getattr(e, "type", "") == "track_muted" and e.muted for e in c.events))
+        await learner.wait_for(lambda c: any(e.muted for e in c.events_of(p.TrackMuted)))
         await asyncio.sleep(0.3)  # packets in flight when the mute landed
         video = downlink.packets[Kind.VIDEO]
         before = len(video)
@@ -146,9 +146,7 @@ async def test_mute_stops_forwarding_and_unmute_resumes_with_a_keyframe(
         # sequence numbers continue without a hole across the pause
         last_before = video[before - 1].sequence_number
         assert resumed[0].sequence_number == (last_before + 1) & 0xFFFF
-        assert (await learner.wait_for(
-            lambda c: any(getattr(e, "type", "") == "track_muted" and not e.muted
-                          for e in c.events)))
+        await learner.wait_for(lambda c: any(not e.muted for e in c.events_of(p.TrackMuted)))
         await frame_numbers(downlink, 5)
     finally:
         await tutor.close()
@@ -178,6 +176,13 @@ async def test_two_percent_loss_keeps_99_percent_of_frames(
         print(f"loss on {side}: dropped {impairment.dropped_in}+{impairment.dropped_out}, "
               f"frames missing {missing}, keyframe restarts {restarts}")
         assert restarts <= 2, "loss was papered over with keyframes instead of retransmissions"
+        counters = node.app[NODE].counters
+        print(f"nacks received {counters.nacks_received}, retransmitted "
+              f"{counters.retransmissions}, upstream {counters.nacks_sent_upstream}")
+        if side == "subscriber":
+            assert counters.retransmissions > 0  # answered from the node's history
+        else:
+            assert counters.nacks_sent_upstream > 0  # gaps the node never had go upstream
         assert impairment.dropped_in + impairment.dropped_out > 20
         assert missing / (len(numbers) + missing) <= 0.01, (missing, numbers)
     finally:

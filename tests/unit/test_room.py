@@ -1,0 +1,103 @@
+"""Room membership and grants, with no event loop."""
+
+from __future__ import annotations
+
+import pytest
+
+from media.errors import ErrorCode, MediaError
+from media.ids import Identity, Kind, LeaveReason, Role, RoomId
+from media.room import (
+    Grants,
+    ParticipantJoined,
+    ParticipantLeft,
+    Room,
+    TrackMuted,
+    TrackPublished,
+    TrackUnpublished,
+)
+
+BOTH = Grants(publish=True, subscribe=True)
+
+
+def room(size: int = 3) -> Room:
+    return Room(RoomId("r"), max_participants=size, empty_grace=30.0, now=0.0)
+
+
+def I(name: str) -> Identity:  # noqa: E743
+    return Identity(name)
+
+
+def test_join_publish_and_who_receives_what() -> None:
+    r = room()
+    assert isinstance(r.join(I("tutor"), "T", Role.TUTOR, BOTH, 1.0)[0], ParticipantJoined)
+    r.join(I("a"), "A", Role.LEARNER, BOTH, 1.0)
+    r.join(I("obs"), "O", Role.OBSERVER, Grants(publish=False, subscribe=True), 1.0)
+    events = r.publish(I("tutor"), [Kind.AUDIO, Kind.VIDEO])
+    assert [type(e) for e in events] == [TrackPublished, TrackPublished]
+    assert {p.identity for p in r.subscribers_of(I("tutor"))} == {"a", "obs"}
+    assert [p.identity for p in r.publishers_for(I("obs"))] == ["tutor"]
+    assert r.publishers_for(I("tutor")) == []
+
+
+def test_a_full_room_refuses_and_stays_as_it_was() -> None:
+    r = room(2)
+    r.join(I("a"), "", Role.TUTOR, BOTH, 0.0)
+    r.join(I("b"), "", Role.LEARNER, BOTH, 0.0)
+    with pytest.raises(MediaError) as refused:
+        r.join(I("c"), "", Role.LEARNER, BOTH, 0.0)
+    assert refused.value.code is ErrorCode.ROOM_FULL
+    assert set(r.participants) == {"a", "b"}
+
+
+def test_the_same_identity_takes_its_seat_over() -> None:
+    r = room(2)
+    r.join(I("a"), "", Role.TUTOR, BOTH, 0.0)
+    r.join(I("b"), "", Role.LEARNER, BOTH, 0.0)
+    r.publish(I("b"), [Kind.VIDEO])
+    events = r.join(I("b"), "", Role.LEARNER, BOTH, 1.0)  # a full room still lets b back
+    assert [type(e) for e in events] == [TrackUnpublished, ParticipantLeft, ParticipantJoined]
+    assert events[1] == ParticipantLeft(I("b"), LeaveReason.REPLACED)
+    assert len(r) == 2
+
+
+def test_publishing_needs_the_grant() -> None:
+    r = room()
+    r.join(I("obs"), "", Role.OBSERVER, Grants(publish=False, subscribe=True), 0.0)
+    with pytest.raises(MediaError) as refused:
+        r.publish(I("obs"), [Kind.VIDEO])
+    assert refused.value.code is ErrorCode.PUBLISH_NOT_ALLOWED
+    with pytest.raises(MediaError):
+        r.publish(I("ghost"), [Kind.VIDEO])
+
+
+def test_mute_is_told_once_and_needs_a_publication() -> None:
+    r = room()
+    r.join(I("a"), "", Role.TUTOR, BOTH, 0.0)
+    with pytest.raises(MediaError) as refused:
+        r.set_muted(I("a"), Kind.AUDIO, True)
+    assert refused.value.code is ErrorCode.NOT_PUBLISHED
+    r.publish(I("a"), [Kind.AUDIO])
+    events = r.set_muted(I("a"), Kind.AUDIO, True)
+    assert isinstance(events[0], TrackMuted) and events[0].muted
+    assert r.set_muted(I("a"), Kind.AUDIO, True) == []
+
+
+def test_leave_unpublishes_and_an_empty_room_closes_after_grace() -> None:
+    r = room()
+    r.join(I("a"), "", Role.TUTOR, BOTH, 0.0)
+    r.publish(I("a"), [Kind.AUDIO])
+    assert not r.should_close(100.0)
+    events = r.leave(I("a"), LeaveReason.LEFT, 100.0)
+    assert [type(e) for e in events] == [TrackUnpublished, ParticipantLeft]
+    assert not r.should_close(129.9)
+    assert r.should_close(130.0)
+    assert r.leave(I("a"), LeaveReason.LEFT, 131.0) == []
+
+
+def test_a_closed_room_takes_no_one() -> None:
+    r = room()
+    r.join(I("a"), "", Role.TUTOR, BOTH, 0.0)
+    assert isinstance(r.close(1.0)[-1], ParticipantLeft)
+    with pytest.raises(MediaError) as refused:
+        r.join(I("b"), "", Role.LEARNER, BOTH, 2.0)
+    assert refused.value.code is ErrorCode.ROOM_CLOSED
