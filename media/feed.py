@@ -16,7 +16,7 @@ from aiortc.rtp import RtpPacket
 from .aiortc_compat import drive
 from .counters import ForwardingCounters
 from .downlink import DownTrack
-from .ids import Kind, PublicationId
+from .ids import Identity, Kind, PublicationId
 from .keyframes import KeyframeThrottle
 
 
@@ -41,11 +41,13 @@ class Feed:
     def __init__(
         self,
         publication_id: PublicationId,
+        owner: Identity,
         kind: Kind,
         counters: ForwardingCounters,
         clock: Callable[[], float],
     ) -> None:
         self.publication_id = publication_id
+        self.owner = owner
         self.kind = kind
         self.down_tracks: list[DownTrack] = []
         self.receiver: RTCRtpReceiver | None = None
@@ -62,6 +64,7 @@ class Feed:
         """Take packets from this receiver from now on (a new publisher connection)."""
         self.receiver = receiver
         self.source_ssrc = None
+        self.last_packet_at = None
         receiver._RTCRtpReceiver__jitter_buffer = PacketTap(self, receiver)  # type: ignore[attr-defined]
 
     def add(self, down_track: DownTrack) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .errors import ErrorCode, MediaError
 from .ids import Identity, Kind, LeaveReason, PublicationId, Role, RoomId
@@ -25,6 +26,11 @@ class Publication:
     muted: bool = False
 
 
+class Presence(StrEnum):
+    ACTIVE = "active"
+    RECONNECTING = "reconnecting"  # seat held for the grace period
+
+
 @dataclass(slots=True)
 class Participant:
     identity: Identity
@@ -33,6 +39,8 @@ class Participant:
     grants: Grants
     joined_at: float
     publications: dict[Kind, Publication] = field(default_factory=dict)
+    presence: Presence = Presence.ACTIVE
+    reconnecting_since: float | None = None
 
 
 # Domain events: what the others in the room are told.
@@ -45,6 +53,16 @@ class ParticipantJoined:
 class ParticipantLeft:
     identity: Identity
     reason: LeaveReason
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantReconnecting:
+    identity: Identity
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantResumed:
+    identity: Identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +81,28 @@ class TrackMuted:
     muted: bool
 
 
-RoomEvent = ParticipantJoined | ParticipantLeft | TrackPublished | TrackUnpublished | TrackMuted
+RoomEvent = (
+    ParticipantJoined | ParticipantLeft | ParticipantReconnecting | ParticipantResumed
+    | TrackPublished | TrackUnpublished | TrackMuted
+)
 
 
 class Room:
     """One session. Everyone with the subscribe grant receives every other publication."""
 
     def __init__(
-        self, room_id: RoomId, *, max_participants: int, empty_grace: float, now: float
+        self,
+        room_id: RoomId,
+        *,
+        max_participants: int,
+        empty_grace: float,
+        now: float,
+        reconnect_grace: float = 60.0,
     ) -> None:
         self.id = room_id
         self.max_participants = max_participants
         self.empty_grace = empty_grace
+        self.reconnect_grace = reconnect_grace
         self.created_at = now
         self.closed = False
         self.participants: dict[Identity, Participant] = {}
@@ -95,21 +123,51 @@ class Room:
     def join(
         self, identity: Identity, name: str, role: Role, grants: Grants, now: float
     ) -> list[RoomEvent]:
-        """Seat a participant. The same identity again takes the seat over (events say so)."""
+        """Seat a participant, or give a held seat back to its identity.
+
+        The same identity again (a reconnect, a reload, a second tab) takes its seat over:
+        publications stay, and the room hears `ParticipantResumed` if the seat was held as
+        reconnecting, nothing otherwise. Nobody ever sees the identity twice.
+        """
         if self.closed:
             raise MediaError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
-        events: list[RoomEvent] = []
-        if identity in self.participants:
-            events += self.leave(identity, LeaveReason.REPLACED, now)
-        elif len(self.participants) >= self.max_participants:
+        seated = self.participants.get(identity)
+        if seated is not None:
+            seated.name, seated.role, seated.grants = name, role, grants
+            return self.resume(identity)
+        if len(self.participants) >= self.max_participants:
             raise MediaError(
                 ErrorCode.ROOM_FULL, f"room {self.id} is full ({self.max_participants})"
             )
         participant = Participant(identity, name, role, grants, joined_at=now)
         self.participants[identity] = participant
         self._empty_since = None
-        events.append(ParticipantJoined(participant))
-        return events
+        return [ParticipantJoined(participant)]
+
+    def mark_reconnecting(self, identity: Identity, now: float) -> list[RoomEvent]:
+        """The participant's connection went quiet: hold the seat, tell the room."""
+        participant = self.participants.get(identity)
+        if participant is None or participant.presence is Presence.RECONNECTING:
+            return []
+        participant.presence = Presence.RECONNECTING
+        participant.reconnecting_since = now
+        return [ParticipantReconnecting(identity)]
+
+    def resume(self, identity: Identity) -> list[RoomEvent]:
+        participant = self.get(identity)
+        if participant.presence is Presence.ACTIVE:
+            return []
+        participant.presence = Presence.ACTIVE
+        participant.reconnecting_since = None
+        return [ParticipantResumed(identity)]
+
+    def expired_seats(self, now: float) -> list[Identity]:
+        """Participants whose reconnect grace period has run out."""
+        return [
+            p.identity for p in self.participants.values()
+            if p.reconnecting_since is not None
+            and now - p.reconnecting_since >= self.reconnect_grace
+        ]
 
     def leave(self, identity: Identity, reason: LeaveReason, now: float) -> list[RoomEvent]:
         participant = self.participants.pop(identity, None)

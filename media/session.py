@@ -101,7 +101,7 @@ class RoomMedia:
             publication_id = PublicationId(f"{identity}:{kind}")
             feed = self.feeds.get(publication_id)
             if feed is None:
-                feed = Feed(publication_id, kind, self.counters, self.clock)
+                feed = Feed(publication_id, identity, kind, self.counters, self.clock)
                 self.feeds[publication_id] = feed
             feed.attach(transceiver.receiver)
             for down_track in feed.down_tracks:
@@ -213,6 +213,33 @@ class RoomMedia:
         return DownlinkClosed(downlink.id, downlink.subscriber, downlink.publisher)
 
     # --- lifecycle --------------------------------------------------------------------
+
+    async def detach_participant(self, identity: Identity) -> None:
+        """Close the participant's own peer connections but keep its Feeds: it is coming
+        back on new ones, and its subscribers' streams continue."""
+        pc = self.uplinks.pop(identity, None)
+        if pc is not None:
+            await pc.close()
+        for feed in self.feeds.values():
+            if feed.owner == identity:
+                feed.last_packet_at = None  # quiet until the new uplink sends
+        for downlink in list(self.downlinks.values()):
+            if downlink.subscriber == identity:
+                await self.close_downlink(downlink.id)
+
+    def uplink_stalled(
+        self, identity: Identity, now: float, video_after: float, audio_after: float
+    ) -> bool:
+        """True if the participant publishes, has sent media on its current uplink, and has
+        now gone quiet: no video for `video_after` s (or, audio only, no audio for
+        `audio_after` s, which allows for Opus DTX)."""
+        feeds = {f.kind: f for f in self.feeds.values() if f.owner == identity}
+        video, audio = feeds.get(Kind.VIDEO), feeds.get(Kind.AUDIO)
+        if video is not None and video.last_packet_at is not None:
+            return now - video.last_packet_at >= video_after
+        if audio is not None and audio.last_packet_at is not None:
+            return now - audio.last_packet_at >= audio_after
+        return False
 
     async def remove_participant(self, identity: Identity) -> None:
         """Close what the participant sent and received; downlinks that carried its

@@ -41,14 +41,19 @@ class RoomHub:
     def id(self) -> RoomId:
         return self.room.id
 
-    async def join(self, conn: Connection, claims: TokenClaims, request_id: str) -> None:
+    async def join(
+        self, conn: Connection, claims: TokenClaims, request_id: str, resume_token: str
+    ) -> None:
+        """Seat the participant, or give its seat back (reconnect, reload, second tab)."""
         identity = Identity(claims.sub)
         async with self.lock:
             grants = Grants(publish=claims.grants.publish, subscribe=claims.grants.subscribe)
+            resumed = identity in self.room.participants
             events = self.room.join(identity, claims.name, claims.role, grants, self.clock())
+            if resumed:
+                await self.media.detach_participant(identity)
             old = self.connections.pop(identity, None)
             if old is not None:
-                await self.media.remove_participant(identity)
                 old.send(p.Closing(reason="replaced"))
                 old.close(CLOSE_REPLACED, "replaced by a newer connection")
             conn.identity = identity
@@ -58,11 +63,16 @@ class RoomHub:
                     id=request_id,
                     participant=participant_info(self.room.get(identity)),
                     room=room_info(self.room),
+                    resume_token=resume_token,
+                    resumed=resumed,
                 )
             )
             self._broadcast(events)
             await self._reconcile()
-        log.info("participant_joined", room=self.id, participant=identity, role=claims.role)
+        log.info(
+            "participant_resumed" if resumed else "participant_joined",
+            room=self.id, participant=identity, role=claims.role,
+        )
 
     async def publish(self, identity: Identity, sdp: str, request_id: str) -> None:
         async with self.lock:
@@ -105,7 +115,8 @@ class RoomHub:
             self._broadcast(events)
 
     async def leave(self, conn: Connection, reason: LeaveReason) -> None:
-        """Remove the participant of `conn` (no-op if a newer connection holds the seat)."""
+        """The participant of `conn` left (or, if `DISCONNECTED`, lost its connection: its
+        seat is held as reconnecting). No-op if a newer connection holds the seat."""
         identity = conn.identity
         if identity is None:
             return
@@ -113,10 +124,39 @@ class RoomHub:
             if self.connections.get(Identity(identity)) is not conn:
                 return
             del self.connections[Identity(identity)]
-            events = self.room.leave(Identity(identity), reason, self.clock())
-            await self.media.remove_participant(Identity(identity))
-            self._broadcast(events)
-            await self._reconcile()
+            if reason is LeaveReason.DISCONNECTED:
+                self._broadcast(self.room.mark_reconnecting(Identity(identity), self.clock()))
+                log.info("participant_reconnecting", room=self.id, participant=identity)
+                return
+            await self._remove(Identity(identity), reason)
+
+    async def check_presence(
+        self, now: float, video_stall: float, audio_stall: float
+    ) -> None:
+        """Hold the seats of participants whose media went quiet, give them back when it
+        returns, and free the seats whose grace period ran out."""
+        async with self.lock:
+            for participant in list(self.room):
+                identity = participant.identity
+                stalled = self.media.uplink_stalled(identity, now, video_stall, audio_stall)
+                if stalled:
+                    events = self.room.mark_reconnecting(identity, now)
+                    if events:
+                        log.info("participant_stalled", room=self.id, participant=identity)
+                    self._broadcast(events)
+                elif identity in self.connections and self.media.uplinks.get(identity):
+                    self._broadcast(self.room.resume(identity))
+            for identity in self.room.expired_seats(now):
+                old = self.connections.pop(identity, None)
+                if old is not None:
+                    old.close(CLOSE_GOING_AWAY, "reconnect grace period expired")
+                await self._remove(identity, LeaveReason.DISCONNECTED)
+
+    async def _remove(self, identity: Identity, reason: LeaveReason) -> None:
+        events = self.room.leave(identity, reason, self.clock())
+        await self.media.remove_participant(identity)
+        self._broadcast(events)
+        await self._reconcile()
         log.info("participant_left", room=self.id, participant=identity, reason=reason)
 
     async def close(self, reason: LeaveReason) -> None:

@@ -44,6 +44,7 @@ class Node:
             max_participants=max_participants or self.settings.max_participants,
             empty_grace=self.settings.room_empty_grace_s,
             now=self.clock(),
+            reconnect_grace=self.settings.reconnect_grace_s,
         )
         hub = RoomHub(room, RoomMedia(room_id, self.peer_config, self.counters, self.clock),
                       self.clock)
@@ -69,13 +70,15 @@ class Node:
         return True
 
     async def tick(self) -> None:
-        """Close rooms that stayed empty past their grace period."""
+        """Watch presence (stalls, reconnect grace) and close rooms empty past their grace."""
         now = self.clock()
+        s = self.settings
         for room_id, hub in list(self.hubs.items()):
+            await hub.check_presence(now, s.stall_video_s, s.stall_audio_s)
             if not hub.connections and hub.room.should_close(now):
                 await self.close_room(room_id, LeaveReason.ROOM_CLOSED)
 
-    async def run_ticks(self, interval: float = 1.0) -> None:
+    async def run_ticks(self, interval: float = 0.25) -> None:
         while True:
             await asyncio.sleep(interval)
             await self.tick()

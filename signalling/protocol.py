@@ -38,6 +38,7 @@ class ParticipantInfo(_Message):
     role: Role
     can_publish: bool
     can_subscribe: bool
+    presence: Literal["active", "reconnecting"] = "active"
     publications: list[PublicationInfo] = []
 
 
@@ -108,6 +109,8 @@ class Joined(_Message):
     v: int = PROTOCOL_VERSION
     participant: ParticipantInfo
     room: RoomInfo
+    resume_token: str
+    resumed: bool = False  # True when this join took back a held seat
 
 
 class Published(_Message):
@@ -158,6 +161,18 @@ class ParticipantLeft(_Message):
     reason: LeaveReason
 
 
+class ParticipantReconnecting(_Message):
+    """The participant's connection went quiet; its seat is held (it has not left)."""
+
+    type: Literal["participant_reconnecting"] = "participant_reconnecting"
+    identity: str
+
+
+class ParticipantResumed(_Message):
+    type: Literal["participant_resumed"] = "participant_resumed"
+    identity: str
+
+
 class TrackPublished(_Message):
     type: Literal["track_published"] = "track_published"
     publication: PublicationInfo
@@ -183,7 +198,8 @@ class Closing(_Message):
 
 ServerMessage = Annotated[
     Joined | Published | Ok | Error | Offer | DownlinkClosed | ParticipantJoined
-    | ParticipantLeft | TrackPublished | TrackUnpublished | TrackMuted | Closing,
+    | ParticipantLeft | ParticipantReconnecting | ParticipantResumed | TrackPublished
+    | TrackUnpublished | TrackMuted | Closing,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

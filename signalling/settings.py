@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     token_ttl_s: int = 3600
     max_participants: int = 8
     room_empty_grace_s: float = 30.0
+    reconnect_grace_s: float = Field(60.0, description="A lost participant's seat is held")
+    stall_video_s: float = Field(2.0, description="No video this long: reconnecting")
+    stall_audio_s: float = Field(5.0, description="No audio (audio-only) this long, allows DTX")
     auto_create_rooms: bool = True
     max_message_bytes: int = 64 * 1024
     join_timeout_s: float = 10.0

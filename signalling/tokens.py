@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import jwt
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -32,6 +33,7 @@ class TokenClaims(BaseModel):
     grants: TokenGrants
     exp: int
     iat: int
+    typ: Literal["join", "resume"] = "join"
 
 
 def default_grants(role: Role) -> TokenGrants:
@@ -49,6 +51,7 @@ def mint(
     grants: TokenGrants | None = None,
     ttl_s: int = 3600,
     now: float | None = None,
+    typ: Literal["join", "resume"] = "join",
 ) -> str:
     issued = int(time.time() if now is None else now)
     claims = TokenClaims(
@@ -59,8 +62,17 @@ def mint(
         grants=grants or default_grants(role),
         exp=issued + ttl_s,
         iat=issued,
+        typ=typ,
     )
     return jwt.encode({**claims.model_dump(mode="json"), "iss": ISSUER}, secret, ALGORITHM)
+
+
+def resume_token(secret: str, claims: TokenClaims, ttl_s: int) -> str:
+    """A token that gives the same seat back after a reconnect or a node restart."""
+    return mint(
+        secret, room=claims.room, identity=claims.sub, role=claims.role, name=claims.name,
+        grants=claims.grants, ttl_s=ttl_s, typ="resume",
+    )
 
 
 def verify(secret: str, token: str, *, room: str | None = None) -> TokenClaims:

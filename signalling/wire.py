@@ -22,6 +22,7 @@ def participant_info(participant: Participant) -> p.ParticipantInfo:
         role=participant.role,
         can_publish=participant.grants.publish,
         can_subscribe=participant.grants.subscribe,
+        presence=participant.presence.value,
         publications=[publication_info(x) for x in participant.publications.values()],
     )
 
@@ -40,6 +41,10 @@ def event_message(event: domain.RoomEvent) -> p.ServerMessage:
             return p.ParticipantJoined(participant=participant_info(participant))
         case domain.ParticipantLeft(identity, reason):
             return p.ParticipantLeft(identity=identity, reason=reason)
+        case domain.ParticipantReconnecting(identity):
+            return p.ParticipantReconnecting(identity=identity)
+        case domain.ParticipantResumed(identity):
+            return p.ParticipantResumed(identity=identity)
         case domain.TrackPublished(publication):
             return p.TrackPublished(publication=publication_info(publication))
         case domain.TrackUnpublished(publication):
@@ -55,6 +60,8 @@ def event_subject(event: domain.RoomEvent) -> str:
         case domain.ParticipantJoined(participant):
             return participant.identity
         case domain.ParticipantLeft(identity, _):
+            return identity
+        case domain.ParticipantReconnecting(identity) | domain.ParticipantResumed(identity):
             return identity
         case domain.TrackPublished(publication) | domain.TrackUnpublished(publication):
             return publication.owner

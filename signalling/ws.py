@@ -17,7 +17,7 @@ from .connection import Connection
 from .errors import SignalCode, SignalError
 from .hub import RoomHub
 from .keys import NODE, SOCKETS
-from .tokens import verify
+from .tokens import resume_token, verify
 
 log = structlog.get_logger(__name__)
 
@@ -106,7 +106,8 @@ class Session:
             )
         claims = verify(self.node.secret, message.token, room=self.room_id)
         hub = self.node.hub_for_join(self.room_id)
-        await hub.join(self.conn, claims, message.id)
+        token = resume_token(self.node.secret, claims, self.settings.token_ttl_s)
+        await hub.join(self.conn, claims, message.id, token)
         self.hub = hub
 
 

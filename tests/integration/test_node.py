@@ -71,7 +71,7 @@ async def test_an_empty_room_closes_after_its_grace_period(node_factory: object)
     node = await node_factory(room_empty_grace_s=0.2)  # type: ignore[operator]
     client = Client(node.url, "brief", node.token("brief", "t", Role.TUTOR))
     await client.join()
-    await client.close()
+    await client.leave()
     hubs = node.app[NODE].hubs
     for _ in range(50):  # the node ticks once a second
         if "brief" not in hubs:

@@ -10,6 +10,9 @@ from media.room import (
     Grants,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantReconnecting,
+    ParticipantResumed,
+    Presence,
     Room,
     TrackMuted,
     TrackPublished,
@@ -49,15 +52,32 @@ def test_a_full_room_refuses_and_stays_as_it_was() -> None:
     assert set(r.participants) == {"a", "b"}
 
 
-def test_the_same_identity_takes_its_seat_over() -> None:
+def test_the_same_identity_takes_its_seat_over_silently() -> None:
     r = room(2)
     r.join(I("a"), "", Role.TUTOR, BOTH, 0.0)
     r.join(I("b"), "", Role.LEARNER, BOTH, 0.0)
     r.publish(I("b"), [Kind.VIDEO])
-    events = r.join(I("b"), "", Role.LEARNER, BOTH, 1.0)  # a full room still lets b back
-    assert [type(e) for e in events] == [TrackUnpublished, ParticipantLeft, ParticipantJoined]
-    assert events[1] == ParticipantLeft(I("b"), LeaveReason.REPLACED)
-    assert len(r) == 2
+    assert r.join(I("b"), "B2", Role.LEARNER, BOTH, 1.0) == []  # a full room lets b back
+    assert len(r) == 2 and r.get(I("b")).name == "B2"
+    assert set(r.get(I("b")).publications) == {Kind.VIDEO}  # its publication continues
+
+
+def test_a_reconnecting_seat_is_held_then_given_back_or_expires() -> None:
+    r = room(2)
+    r.join(I("a"), "", Role.TUTOR, BOTH, 0.0)
+    r.join(I("b"), "", Role.LEARNER, BOTH, 0.0)
+    assert r.mark_reconnecting(I("b"), 10.0) == [ParticipantReconnecting(I("b"))]
+    assert r.mark_reconnecting(I("b"), 11.0) == []  # told once
+    assert r.get(I("b")).presence is Presence.RECONNECTING
+    with pytest.raises(MediaError):  # the held seat still counts
+        r.join(I("c"), "", Role.LEARNER, BOTH, 12.0)
+    assert r.expired_seats(69.9) == []
+    assert r.join(I("b"), "", Role.LEARNER, BOTH, 30.0) == [ParticipantResumed(I("b"))]
+    assert r.get(I("b")).presence is Presence.ACTIVE
+    r.mark_reconnecting(I("b"), 40.0)
+    assert r.expired_seats(100.0) == [I("b")]
+    assert isinstance(r.leave(I("b"), LeaveReason.DISCONNECTED, 100.0)[-1], ParticipantLeft)
+    assert r.mark_reconnecting(I("b"), 101.0) == []
 
 
 def test_publishing_needs_the_grant() -> None:
