@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -23,9 +25,31 @@ from media.ids import Kind
 from media.rtp import vp8_starts_keyframe
 
 from . import protocol as p
+from .continuity import (
+    FIRST_PACKET,
+    GAVE_UP,
+    ICE_CONNECTED,
+    RECONNECT_STARTED,
+    SIGNALLING_RESUMED,
+    STALL_DETECTED,
+    Reconnect,
+    ReconnectPolicy,
+)
 from .impairment import Impairment
 
 M = TypeVar("M", bound=p.ServerMessage)
+
+
+# The node closed us on purpose (replaced, room closed, refused): do not reconnect.
+FINAL_CLOSE_CODES = frozenset([1000, 4000, 4001, 4003, 4004, 4009, 4409, 4410])
+FINAL_ERRORS = frozenset(["bad_token", "token_expired", "wrong_room", "room_full"])
+
+
+async def _close_keeping_tracks(pc: RTCPeerConnection) -> None:
+    """Close a peer connection without stopping its tracks, so they can be sent again."""
+    for sender in pc.getSenders():
+        sender.replaceTrack(None)
+    await pc.close()
 
 
 class ClientError(Exception):
@@ -65,6 +89,8 @@ class Client:
         *,
         impairment: Impairment | None = None,
         record_packets: bool = False,
+        reconnect: ReconnectPolicy | None = None,
+        seed: int = 0,
     ) -> None:
         self.ws_url = base_url.replace("http", "ws", 1).rstrip("/") + f"/v1/rooms/{room}/ws"
         self.token = token
@@ -82,6 +108,17 @@ class Client:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # continuity
+        self.policy = reconnect
+        self.reconnects: list[Reconnect] = []
+        self.resume_token: str | None = None
+        self.gave_up = False
+        self._rng = random.Random(seed)
+        self._last_media_at: float | None = None
+        self._closing = False  # we are closing on purpose: do not reconnect
+        self._published: list[MediaStreamTrack] = []
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     @property
     def identity(self) -> str:
@@ -91,17 +128,24 @@ class Client:
     # --- requests ------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        self._session = aiohttp.ClientSession()
+        if self.impairment is not None and self.impairment.outage():
+            raise ConnectionError("network is down (impairment outage)")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
         self._ws = await self._session.ws_connect(self.ws_url, max_msg_size=1 << 22)
-        self._reader = asyncio.ensure_future(self._read())
+        self._reader = asyncio.ensure_future(self._read(self._ws))
 
     async def join(self) -> p.Joined:
         if self._ws is None:
             await self.connect()
+        token = self.resume_token or self.token
         reply = await self.request(p.Join(id=next(self._ids), v=p.PROTOCOL_VERSION,
-                                          token=self.token))
+                                          token=token))
         assert isinstance(reply, p.Joined)
         self.joined = reply
+        self.resume_token = reply.resume_token
+        if self.policy is not None and self._watchdog is None:
+            self._watchdog = asyncio.ensure_future(self._watch())
         return reply
 
     async def request(self, message: p.ClientMessage, timeout: float = 10.0) -> p.ServerMessage:
@@ -122,6 +166,7 @@ class Client:
         await self._ws.send_str(data)
 
     async def publish(self, tracks: Sequence[MediaStreamTrack]) -> p.Published:
+        self._published = list(tracks)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         for track in tracks:
             sender = pc.addTrack(track)
@@ -129,14 +174,13 @@ class Client:
             if request_keyframe is not None:
                 sender._send_keyframe = request_keyframe  # type: ignore[method-assign]
         await pc.setLocalDescription(await pc.createOffer())
-        if self.impairment is not None:
-            self.impairment.apply(pc)
+        self._watch_sockets(pc)
         reply = await self.request(p.Publish(id=next(self._ids), sdp=pc.localDescription.sdp))
         assert isinstance(reply, p.Published)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply.sdp, type="answer"))
         old, self.uplink = self.uplink, pc
         if old is not None:
-            await old.close()
+            await _close_keeping_tracks(old)
         return reply
 
     async def mute(self, kind: Kind, muted: bool) -> None:
@@ -151,6 +195,12 @@ class Client:
         await self.close()
 
     async def close(self) -> None:
+        self._closing = True
+        for task in (self._watchdog, self._reconnecting):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
@@ -189,9 +239,8 @@ class Client:
         found = [d for d in self.downlinks.values() if d.publisher == publisher]
         return found[-1] if found else None
 
-    async def _read(self) -> None:
-        assert self._ws is not None
-        async for msg in self._ws:
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
             if msg.type is not aiohttp.WSMsgType.TEXT:
                 break
             message = p.SERVER_MESSAGE.validate_python(json.loads(msg.data))
@@ -205,11 +254,13 @@ class Client:
                 elif isinstance(message, p.DownlinkClosed):
                     self._spawn(self._close_downlink(message.downlink))
             self._changed.set()
-        self.close_code = self._ws.close_code
+        self.close_code = ws.close_code
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ConnectionError(f"socket closed ({self.close_code})"))
         self._changed.set()
+        if ws is self._ws and self.close_code not in FINAL_CLOSE_CODES:
+            self._start_reconnect("socket_closed")
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -231,8 +282,7 @@ class Client:
                 self._record(transceiver.receiver, downlink.packets.setdefault(
                     Kind(transceiver.kind), []))
         await pc.setLocalDescription(await pc.createAnswer())
-        if self.impairment is not None:
-            self.impairment.apply(pc)
+        self._watch_sockets(pc, downlink)
         self.downlinks[offer.downlink] = downlink
         await self.request(
             p.Answer(id=next(self._ids), downlink=offer.downlink, sdp=pc.localDescription.sdp)
@@ -250,6 +300,96 @@ class Client:
             await inner(packet, arrival_time_ms=arrival_time_ms)
 
         receiver._handle_rtp_packet = handle
+
+    # --- continuity ----------------------------------------------------------------------
+
+    def _watch_sockets(self, pc: RTCPeerConnection, downlink: RemoteDownlink | None = None) -> None:
+        """Note the arrival of every media datagram (liveness), then apply impairment."""
+        def seen(data: bytes | str, addr: Any) -> None:
+            if isinstance(data, bytes) and data and 128 <= data[0] <= 191:
+                now = time.monotonic()
+                self._last_media_at = now
+                if self.reconnects and downlink is not None:
+                    self.reconnects[-1].mark(FIRST_PACKET, now)
+
+        for transceiver in pc.getTransceivers():
+            ice = transceiver.receiver.transport.transport
+            protocol: Any
+            for protocol in ice.iceGatherer._connection._protocols:
+                inner = protocol.datagram_received
+
+                def received(data: bytes | str, addr: Any, inner: Any = inner) -> None:
+                    seen(data, addr)
+                    inner(data, addr)
+
+                protocol.datagram_received = received
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected" and self.reconnects:
+                self.reconnects[-1].mark(ICE_CONNECTED, time.monotonic())
+            if pc.connectionState == "failed":
+                self._start_reconnect("peer_connection_failed")
+
+        if self.impairment is not None:
+            self.impairment.apply(pc)
+
+    async def _watch(self) -> None:
+        assert self.policy is not None
+        while not self._closing:
+            await asyncio.sleep(0.1)
+            if self._reconnecting is None and self.policy.stalled(
+                self._last_media_at, time.monotonic()
+            ):
+                self._start_reconnect("media_stalled")
+
+    def _start_reconnect(self, reason: str) -> None:
+        if self.policy is None or self._closing or self.gave_up:
+            return
+        if self._reconnecting is not None and not self._reconnecting.done():
+            return
+        attempt = Reconnect(reason)
+        attempt.mark(STALL_DETECTED, time.monotonic())
+        self.reconnects.append(attempt)
+        self._reconnecting = asyncio.ensure_future(self._reconnect(attempt))
+
+    async def _reconnect(self, attempt: Reconnect) -> None:
+        assert self.policy is not None
+        attempt.mark(RECONNECT_STARTED, time.monotonic())
+        self._last_media_at = None
+        old_ws, self._ws = self._ws, None
+        if old_ws is not None:
+            await old_ws.close()
+        for downlink in list(self.downlinks.values()):
+            await downlink.pc.close()
+        self.downlinks.clear()
+        if self.uplink is not None:
+            await _close_keeping_tracks(self.uplink)
+            self.uplink = None
+        deadline = time.monotonic() + self.policy.give_up_after
+        while time.monotonic() < deadline and not self._closing:
+            attempt.attempts += 1
+            try:
+                async with asyncio.timeout(self.policy.attempt_timeout):
+                    await self.connect()
+                    await self.join()
+                attempt.mark(SIGNALLING_RESUMED, time.monotonic())
+                if self._published:
+                    await self.publish(self._published)
+                self._changed.set()
+                return
+            except ClientError as exc:
+                if exc.code in FINAL_ERRORS:
+                    break
+            except (ConnectionError, OSError, TimeoutError, aiohttp.ClientError):
+                pass
+            if self._ws is not None:
+                await self._ws.close()
+                self._ws = None
+            await asyncio.sleep(self.policy.delay(attempt.attempts, self._rng))
+        attempt.mark(GAVE_UP, time.monotonic())
+        self.gave_up = True
+        self._changed.set()
 
     async def _close_downlink(self, downlink_id: str) -> None:
         downlink = self.downlinks.pop(downlink_id, None)

@@ -1,12 +1,16 @@
 """Seeded, deterministic network impairment for a client's peer connections (user space).
 
-Wraps the ICE sockets of an aiortc peer connection and drops media datagrams (SRTP and
-SRTCP; STUN is left alone so ICE keeps its consent) in either direction.
+Wraps the ICE sockets of an aiortc peer connection. Random loss drops media datagrams
+(SRTP and SRTCP; STUN is left alone so ICE keeps its consent) in either direction. An
+outage (`cut`) drops every datagram both ways and makes the client's signalling fail, as
+a dead home network would. An address change (`change_address`) kills the sockets in use
+for good: the client must come back on new ones, as after a switch from Wi-Fi to 4G.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,10 +33,32 @@ class Impairment:
     dropped_out: int = 0
     passed_in: int = 0
     passed_out: int = 0
+    cut_from: float | None = None
+    restored_at: float | None = None  # when the last outage ended (time.monotonic)
     _rng: random.Random = field(init=False, repr=False)
+    _dead: set[int] = field(default_factory=set, repr=False)
+    _protocols: list[Any] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+
+    def cut(self, seconds: float, now: float | None = None) -> None:
+        """Drop everything, both ways, for `seconds` from now."""
+        start = time.monotonic() if now is None else now
+        self.cut_from = start
+        self.restored_at = start + seconds
+
+    def outage(self, now: float | None = None) -> bool:
+        """True while a cut is in force (the client's signalling fails too)."""
+        t = time.monotonic() if now is None else now
+        return (
+            self.cut_from is not None and self.restored_at is not None
+            and self.cut_from <= t < self.restored_at
+        )
+
+    def change_address(self) -> None:
+        """The sockets in use now stop working for good (a new local address/port)."""
+        self._dead.update(id(p) for p in self._protocols)
 
     def _drop(self, rate: float) -> bool:
         return rate > 0 and self._rng.random() < rate
@@ -46,11 +72,21 @@ class Impairment:
                 if getattr(protocol, "_liveroom_impaired", False):
                     continue
                 protocol._liveroom_impaired = True
-                protocol.datagram_received = self._wrap_in(protocol.datagram_received)
-                protocol.send_data = self._wrap_out(protocol.send_data)
+                self._protocols.append(protocol)
+                key = id(protocol)
+                protocol.datagram_received = self._wrap_in(key, protocol.datagram_received)
+                protocol.send_data = self._wrap_out(key, protocol.send_data)
 
-    def _wrap_in(self, inner: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    def _blocked(self, key: int) -> bool:
+        return key in self._dead or self.outage()
+
+    def _wrap_in(
+        self, key: int, inner: Callable[[Any, Any], None]
+    ) -> Callable[[Any, Any], None]:
         def datagram_received(data: bytes | str, addr: Any) -> None:
+            if self._blocked(key):
+                self.dropped_in += 1
+                return
             if _is_media(data):
                 if self._drop(self.loss_in):
                     self.dropped_in += 1
@@ -61,9 +97,12 @@ class Impairment:
         return datagram_received
 
     def _wrap_out(
-        self, inner: Callable[[bytes, Any], Coroutine[Any, Any, None]]
+        self, key: int, inner: Callable[[bytes, Any], Coroutine[Any, Any, None]]
     ) -> Callable[[bytes, Any], Coroutine[Any, Any, None]]:
         async def send_data(data: bytes, addr: Any) -> None:
+            if self._blocked(key):
+                self.dropped_out += 1
+                return
             if _is_media(data):
                 if self._drop(self.loss_out):
                     self.dropped_out += 1
