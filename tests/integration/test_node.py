@@ -25,6 +25,14 @@ def metric(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in metrics")
 
 
+async def sender_reports(pc: object) -> list[object]:
+    found = []
+    for transceiver in pc.getTransceivers():  # type: ignore[attr-defined]
+        stats = await transceiver.receiver.getStats()
+        found += [s for s in stats.values() if s.type == "remote-outbound-rtp"]
+    return found
+
+
 async def test_metrics_count_rooms_participants_and_forwarding(
     node: RunningNode, clip: Clip
 ) -> None:
@@ -46,6 +54,16 @@ async def test_metrics_count_rooms_participants_and_forwarding(
         # present even when the first packet was a keyframe and no request was needed
         assert metric(text, 'liveroom_keyframe_requests_total{direction="to_publishers"}') >= 0
         assert 'liveroom_nacks_total{outcome="received"}' in text
+        # the subscriber got valid RTCP sender reports for the forwarded streams
+        downlink = learner.downlink_from("tutor")
+        assert downlink is not None
+        reports: list[object] = []
+        for _ in range(30):  # SRs go out every 0.5-1.5 s
+            reports = await sender_reports(downlink.pc)
+            if len(reports) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len(reports) == 2 and all(r.packetsSent > 0 for r in reports)  # type: ignore[attr-defined]
     finally:
         await tutor.close()
         await learner.close()
