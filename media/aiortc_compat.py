@@ -17,7 +17,11 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 
 EXPECTED_VERSION = "1.16.0"
 
-RECEIVER_ATTRS = ("_RTCRtpReceiver__jitter_buffer", "_RTCRtpReceiver__codecs")
+RECEIVER_ATTRS = (
+    "_RTCRtpReceiver__jitter_buffer",
+    "_RTCRtpReceiver__codecs",
+    "_RTCRtpReceiver__remote_streams",
+)
 RECEIVER_METHODS = ("_send_rtcp_nack", "_send_rtcp_pli", "_handle_rtp_packet")
 SENDER_ATTRS = (
     "_RTCRtpSender__rtp_history",

@@ -6,6 +6,7 @@ import hmac
 import json
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import TypeVar
 
 from aiohttp import web
@@ -88,6 +89,25 @@ async def get_room(request: web.Request) -> web.Response:
     return web.json_response(room_info(hub.room).model_dump(mode="json"))
 
 
+async def room_quality(request: web.Request) -> web.Response:
+    """Live connection quality per participant (pseudonymous: identities only)."""
+    hub = request.app[NODE].hubs.get(RoomId(request.match_info["room_id"]))
+    if hub is None:
+        return _error(404, "room_not_found", "no such room")
+    participants = []
+    for participant in hub.room:
+        report = hub.quality_reports.get(participant.identity)
+        participants.append({
+            "identity": participant.identity,
+            "presence": participant.presence.value,
+            "quality": report.quality.value if report and report.quality else None,
+            "score": round(report.score, 2) if report and report.score else None,
+            "up": asdict(report.up) if report else None,
+            "down": asdict(report.down) if report else None,
+        })
+    return web.json_response({"room": hub.id, "participants": participants})
+
+
 async def close_room(request: web.Request) -> web.Response:
     closed = await request.app[NODE].close_room(
         RoomId(request.match_info["room_id"]), LeaveReason.ROOM_CLOSED
@@ -129,6 +149,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/rooms", list_rooms)
     app.router.add_get("/v1/rooms/{room_id}", get_room)
     app.router.add_delete("/v1/rooms/{room_id}", close_room)
+    app.router.add_get("/v1/rooms/{room_id}/quality", room_quality)
     app.router.add_post("/v1/tokens", create_token)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -16,6 +16,8 @@ from media.ids import Identity, Kind, LeaveReason, PublicationId, RoomId
 from media.room import Grants, Room, RoomEvent
 from media.sdp_policy import inspect_offer
 from media.session import RoomMedia
+from media.stats import downlink_counters, uplink_counters
+from qos.live import ParticipantQuality, QualityReport
 
 from . import protocol as p
 from .connection import Connection
@@ -36,6 +38,8 @@ class RoomHub:
         self.clock = clock
         self.connections: dict[Identity, Connection] = {}
         self.lock = asyncio.Lock()
+        self.quality: dict[Identity, ParticipantQuality] = {}
+        self.quality_reports: dict[Identity, QualityReport] = {}
 
     @property
     def id(self) -> RoomId:
@@ -152,7 +156,32 @@ class RoomHub:
                     old.close(CLOSE_GOING_AWAY, "reconnect grace period expired")
                 await self._remove(identity, LeaveReason.DISCONNECTED)
 
+    async def update_quality(self, now: float) -> list[QualityReport]:
+        """Score every participant's connection; tell the room about changes."""
+        reports = []
+        async with self.lock:
+            for participant in list(self.room):
+                identity = participant.identity
+                tracker = self.quality.setdefault(identity, ParticipantQuality())
+                up = uplink_counters(self.media, identity)
+                down = await downlink_counters(self.media, identity)
+                report = tracker.update(now * 1000.0, up, down)
+                if report.quality is None or report.score is None:
+                    continue
+                self.quality_reports[identity] = report
+                reports.append(report)
+                if report.changed:
+                    message = p.ConnectionQuality(
+                        identity=identity, quality=report.quality.value,
+                        score=round(report.score, 2),
+                    )
+                    for conn in self.connections.values():
+                        conn.send(message)
+        return reports
+
     async def _remove(self, identity: Identity, reason: LeaveReason) -> None:
+        self.quality.pop(identity, None)
+        self.quality_reports.pop(identity, None)
         events = self.room.leave(identity, reason, self.clock())
         await self.media.remove_participant(identity)
         self._broadcast(events)

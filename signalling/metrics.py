@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from qos.live import QualityReport
 
 from .keys import REGISTRY
 from .node import Node
@@ -62,11 +64,60 @@ class NodeCollector(Collector):
         nacks.add_metric(["retransmitted"], c.retransmissions)
         nacks.add_metric(["sent_upstream"], c.nacks_sent_upstream)
         yield nacks
+        levels = GaugeMetricFamily(
+            "liveroom_participants_by_quality", "Participants by connection quality",
+            labels=["quality"],
+        )
+        by_level: dict[str, int] = {}
+        for hub in hubs:
+            for report in hub.quality_reports.values():
+                if report.quality is not None:
+                    level = report.quality.value
+                    by_level[level] = by_level.get(level, 0) + 1
+        for level in ("excellent", "good", "fair", "poor", "lost"):
+            levels.add_metric([level], by_level.get(level, 0))
+        yield levels
+
+
+class QualityHistograms:
+    """Node-level distributions of participants' connection figures (no per-participant
+    labels), observed at every quality update."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.loss = Histogram(
+            "liveroom_quality_loss_ratio", "Packet loss per participant and direction",
+            ["direction"], buckets=(0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+            registry=registry,
+        )
+        self.jitter = Histogram(
+            "liveroom_quality_jitter_seconds", "Interarrival jitter", ["direction"],
+            buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5), registry=registry,
+        )
+        self.rtt = Histogram(
+            "liveroom_quality_rtt_seconds", "Round-trip time node-subscriber",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 1.0), registry=registry,
+        )
+        self.score = Histogram(
+            "liveroom_quality_score", "Smoothed quality score (MOS scale)",
+            buckets=(1.0, 2.0, 2.5, 3.1, 3.6, 4.0, 4.3, 4.5), registry=registry,
+        )
+
+    def observe(self, report: QualityReport) -> None:
+        for direction, figures in (("up", report.up), ("down", report.down)):
+            if figures.loss is not None:
+                self.loss.labels(direction).observe(figures.loss)
+            if figures.jitter_ms is not None:
+                self.jitter.labels(direction).observe(figures.jitter_ms / 1000.0)
+        if report.down.rtt_ms is not None:
+            self.rtt.observe(report.down.rtt_ms / 1000.0)
+        if report.score is not None:
+            self.score.observe(report.score)
 
 
 def new_registry(node: Node) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(node))
+    node.quality_observers.append(QualityHistograms(registry).observe)
     return registry
 
 

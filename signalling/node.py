@@ -13,6 +13,7 @@ from media.ids import LeaveReason, RoomId
 from media.peer import PeerConfig
 from media.room import Room
 from media.session import RoomMedia
+from qos.live import QualityReport
 
 from .errors import SignalCode, SignalError
 from .hub import RoomHub
@@ -34,7 +35,8 @@ class Node:
         self.api_key = settings.resolved_api_key()
         self.hubs: dict[RoomId, RoomHub] = {}
         self.ready = False
-        self._lock = asyncio.Lock()
+        self.quality_observers: list[Callable[[QualityReport], None]] = []
+        self._last_quality = 0.0
 
     def create_room(self, room_id: RoomId, max_participants: int | None = None) -> RoomHub:
         if room_id in self.hubs:
@@ -73,8 +75,15 @@ class Node:
         """Watch presence (stalls, reconnect grace) and close rooms empty past their grace."""
         now = self.clock()
         s = self.settings
-        for room_id, hub in list(self.hubs.items()):
+        for hub in list(self.hubs.values()):
             await hub.check_presence(now, s.stall_video_s, s.stall_audio_s)
+        if now - self._last_quality >= s.quality_interval_s:
+            self._last_quality = now
+            for hub in list(self.hubs.values()):
+                for report in await hub.update_quality(now):
+                    for observe in self.quality_observers:
+                        observe(report)
+        for room_id, hub in list(self.hubs.items()):
             if not hub.connections and hub.room.should_close(now):
                 await self.close_room(room_id, LeaveReason.ROOM_CLOSED)
 

@@ -189,6 +189,15 @@ class TrackMuted(_Message):
     muted: bool
 
 
+class ConnectionQuality(_Message):
+    """A participant's connection quality changed (sent to the whole room, itself included)."""
+
+    type: Literal["connection_quality"] = "connection_quality"
+    identity: str
+    quality: Literal["excellent", "good", "fair", "poor", "lost"]
+    score: float
+
+
 class Closing(_Message):
     """The node is about to close this socket (room closed, replaced, shutdown)."""
 
@@ -199,7 +208,7 @@ class Closing(_Message):
 ServerMessage = Annotated[
     Joined | Published | Ok | Error | Offer | DownlinkClosed | ParticipantJoined
     | ParticipantLeft | ParticipantReconnecting | ParticipantResumed | TrackPublished
-    | TrackUnpublished | TrackMuted | Closing,
+    | TrackUnpublished | TrackMuted | ConnectionQuality | Closing,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

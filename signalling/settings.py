@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     room_empty_grace_s: float = 30.0
     reconnect_grace_s: float = Field(60.0, description="A lost participant's seat is held")
     stall_video_s: float = Field(2.0, description="No video this long: reconnecting")
+    quality_interval_s: float = Field(1.0, description="How often connection quality is scored")
     stall_audio_s: float = Field(5.0, description="No audio (audio-only) this long, allows DTX")
     auto_create_rooms: bool = True
     max_message_bytes: int = 64 * 1024
@@ -42,6 +43,8 @@ class Settings(BaseSettings):
     announced_address: str = ""
     ice_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_json: bool = False
+    uvloop: bool = Field(False, description="Run the node's event loop on uvloop (measured in "
+                         "docs/performance.md)")
     dev: bool = False
 
     @field_validator("ice_host_addresses", "ice_servers", mode="before")
