@@ -21,7 +21,7 @@ GAVE_UP = "gave_up"
 class ReconnectPolicy:
     stall_after: float = 2.0  # no media datagram for this long on a connected peer: stalled
     backoff_initial: float = 0.1
-    backoff_max: float = 1.0
+    backoff_max: float = 0.5
     jitter: float = 0.3  # each wait is scaled by a random factor in [1 - jitter, 1]
     give_up_after: float = 60.0  # the node's seat grace period
     attempt_timeout: float = 3.0
