@@ -183,17 +183,24 @@ class Room:
         return events
 
     def publish(self, identity: Identity, kinds: list[Kind]) -> list[RoomEvent]:
-        """Replace the participant's publications with one per kind."""
+        """Make the participant's publications exactly one per kind in `kinds`.
+
+        A kind published again (a re-publish after a reconnect) keeps its publication and
+        its mute state, and nobody is told anything: the stream just continues.
+        """
         participant = self.get(identity)
         if not participant.grants.publish:
             raise MediaError(ErrorCode.PUBLISH_NOT_ALLOWED, f"{identity} may not publish")
         if not kinds or len(set(kinds)) != len(kinds):
             raise MediaError(ErrorCode.UNSUPPORTED_MEDIA, "publish one audio and/or one video")
-        events: list[RoomEvent] = self.unpublish(identity)
+        events: list[RoomEvent] = []
+        for kind in [k for k in participant.publications if k not in kinds]:
+            events.append(TrackUnpublished(participant.publications.pop(kind)))
         for kind in kinds:
-            publication = Publication(PublicationId(f"{identity}:{kind}"), identity, kind)
-            participant.publications[kind] = publication
-            events.append(TrackPublished(publication))
+            if kind not in participant.publications:
+                publication = Publication(PublicationId(f"{identity}:{kind}"), identity, kind)
+                participant.publications[kind] = publication
+                events.append(TrackPublished(publication))
         return events
 
     def unpublish(self, identity: Identity) -> list[RoomEvent]:

@@ -232,8 +232,11 @@ class RoomMedia:
     ) -> bool:
         """True if the participant publishes, has sent media on its current uplink, and has
         now gone quiet: no video for `video_after` s (or, audio only, no audio for
-        `audio_after` s, which allows for Opus DTX)."""
-        feeds = {f.kind: f for f in self.feeds.values() if f.owner == identity}
+        `audio_after` s, which allows for Opus DTX). Muted tracks are not watched: a client
+        may stop sending them."""
+        feeds = {
+            f.kind: f for f in self.feeds.values() if f.owner == identity and not f.muted
+        }
         video, audio = feeds.get(Kind.VIDEO), feeds.get(Kind.AUDIO)
         if video is not None and video.last_packet_at is not None:
             return now - video.last_packet_at >= video_after

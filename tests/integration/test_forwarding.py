@@ -188,3 +188,28 @@ async def test_two_percent_loss_keeps_99_percent_of_frames(
     finally:
         await tutor.close()
         await learner.close()
+
+
+async def test_a_muted_track_stays_muted_across_a_re_publish(node: RunningNode, clip: Clip) -> None:
+    tutor = await joined_client(node, "tutor", Role.TUTOR)
+    learner = await joined_client(node, "learner-a", Role.LEARNER, record_packets=True)
+    try:
+        await publish_clip(tutor, clip)
+        downlink = await learner.wait_for(has_tracks("tutor"))
+        await frame_numbers(downlink, 5)
+        await tutor.mute(Kind.VIDEO, True)
+        reply = await tutor.publish([ClipTrack(clip, "audio"), ClipTrack(clip, "video")])
+        assert {x.kind: x.muted for x in reply.publications} == {Kind.AUDIO: False,
+                                                                 Kind.VIDEO: True}
+        await asyncio.sleep(0.5)
+        video = downlink.packets[Kind.VIDEO]
+        before = len(video)
+        await asyncio.sleep(1.0)
+        assert len(video) == before, "a re-publish unmuted the video behind the room's back"
+        assert learner.downlink_from("tutor") is downlink  # no renegotiation for the learner
+        assert not learner.events_of(p.TrackUnpublished)
+        await tutor.mute(Kind.VIDEO, False)
+        await learner.wait_for(lambda c: len(video) > before, timeout=5)
+    finally:
+        await tutor.close()
+        await learner.close()

@@ -121,3 +121,15 @@ def test_a_closed_room_takes_no_one() -> None:
     with pytest.raises(MediaError) as refused:
         r.join(I("b"), "", Role.LEARNER, BOTH, 2.0)
     assert refused.value.code is ErrorCode.ROOM_CLOSED
+
+
+def test_publishing_the_same_kinds_again_keeps_publications_and_mute_quietly() -> None:
+    r = room()
+    r.join(I("a"), "", Role.TUTOR, BOTH, 0.0)
+    r.publish(I("a"), [Kind.AUDIO, Kind.VIDEO])
+    r.set_muted(I("a"), Kind.VIDEO, True)
+    assert r.publish(I("a"), [Kind.AUDIO, Kind.VIDEO]) == []  # a resume re-publish
+    assert r.get(I("a")).publications[Kind.VIDEO].muted
+    events = r.publish(I("a"), [Kind.AUDIO])  # camera removed for good
+    assert [type(e) for e in events] == [TrackUnpublished]
+    assert set(r.get(I("a")).publications) == {Kind.AUDIO}
