@@ -12,7 +12,7 @@ from aiohttp import WSCloseCode, web
 from media.aiortc_compat import self_check
 from media.peer import PeerConfig, pin_host_addresses
 
-from . import api, metrics, ws
+from . import api, metrics, pages, ws
 from .keys import NODE, REGISTRY, SOCKETS
 from .node import Node
 from .settings import Settings
@@ -32,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SOCKETS] = set()
     app[REGISTRY] = metrics.new_registry(node)
     api.add_routes(app)
+    pages.add_routes(app)
     app.router.add_get("/v1/rooms/{room_id}/ws", ws.websocket)
     app.router.add_get("/metrics", metrics.metrics)
     app.cleanup_ctx.append(_node_lifecycle)

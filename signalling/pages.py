@@ -1,0 +1,67 @@
+"""The browser client: `GET /join` (the page) and its static files under `/static/`.
+
+The page is plain JavaScript modules with no build step (signalling/static/). The node
+writes its ICE servers into the page so that the browser uses the same ones as aiortc.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from aiohttp import web
+
+from .keys import NODE
+
+STATIC_DIR = Path(__file__).parent / "static"
+PAGE = "session.html"
+CONFIG_MARK = "{{config}}"
+
+# The token rides in the query string: never send it on as a referrer, never cache the page.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "media-src 'self' blob: mediastream:; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Permissions-Policy": "camera=(self), microphone=(self)",
+}
+
+
+def page_config(ice_servers: list[str]) -> dict[str, object]:
+    """What the page needs from the node's settings.
+
+    Browsers refuse `turn:` servers without credentials, and the settings carry bare URLs,
+    so only STUN servers are handed on.
+    """
+    stun = [url for url in ice_servers if url.startswith(("stun:", "stuns:"))]
+    return {"iceServers": [{"urls": url} for url in stun]}
+
+
+_TEMPLATE: web.AppKey[str] = web.AppKey("join_page_template")
+
+
+async def join_page(request: web.Request) -> web.Response:
+    settings = request.app[NODE].settings
+    config = json.dumps(page_config(list(settings.ice_servers)))
+    text = request.app[_TEMPLATE].replace(CONFIG_MARK, html.escape(config, quote=True))
+    return web.Response(text=text, content_type="text/html", headers=PAGE_HEADERS)
+
+
+async def _static_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Static files revalidate on every load (cheap: 304s), so that after an upgrade a
+    browser never mixes modules of two versions."""
+    if request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+
+
+def add_routes(app: web.Application) -> None:
+    app[_TEMPLATE] = (STATIC_DIR / PAGE).read_text(encoding="utf-8")
+    app.router.add_get("/join", join_page)
+    app.router.add_static("/static/", STATIC_DIR)
+    app.on_response_prepare.append(_static_headers)

@@ -1,0 +1,104 @@
+// Entry point of /join?token=...: the join view, then the session view.
+
+import { JoinView } from './join.js';
+import { Session } from './session.js';
+import { resumeAudio } from './speaking.js';
+import { TokenFormatError, decodeJoinToken } from './token.js';
+import { byId, showView } from './ui.js';
+
+const ENDED = {
+  left: ['You left the session', 'You can join again with the same link while it is valid.'],
+  replaced: ['You joined from somewhere else', 'This window left the session because you joined it in another window or on another device.'],
+  room_closed: ['The session has ended', 'Thank you for joining.'],
+  bad_token: ['Your join link is no longer valid', 'Ask your tutor or your school for a new link.'],
+  token_expired: ['Your join link has expired', 'Ask your tutor or your school for a new link.'],
+  room_full: ['The session is full', 'Someone took your place while you were reconnecting. Tell your tutor.'],
+  lost: ['The connection was lost', 'We could not reconnect. Check your internet connection, then choose “Join again”.'],
+};
+
+function readConfig() {
+  const content = document.querySelector('meta[name="liveroom-config"]')?.content ?? '';
+  try {
+    const config = JSON.parse(content);
+    return { iceServers: Array.isArray(config.iceServers) ? config.iceServers : [] };
+  } catch {
+    return { iceServers: [] };
+  }
+}
+
+function showEnded(reason) {
+  const [title, text] = ENDED[reason] ?? ENDED.lost;
+  byId('ended-title').textContent = title;
+  byId('ended-text').textContent = text;
+  document.title = `${title} · Liveroom`;
+  showView('ended');
+  byId('ended-title').focus();
+}
+
+function bindControls(session) {
+  const mic = byId('mic-button');
+  const camera = byId('camera-button');
+  const usable = (button) => button.getAttribute('aria-disabled') !== 'true';
+  mic.addEventListener('click', () => {
+    if (usable(mic)) session.setMicMuted(!session.muted.audio);
+  });
+  camera.addEventListener('click', () => {
+    if (usable(camera)) session.setCameraOff(!session.muted.video);
+  });
+  byId('leave-button').addEventListener('click', () => session.leave());
+}
+
+async function main() {
+  const config = readConfig();
+  const token = new URLSearchParams(window.location.search).get('token') ?? '';
+  const joinView = byId('join-view');
+  let claims;
+  try {
+    claims = decodeJoinToken(token);
+  } catch (error) {
+    if (!(error instanceof TokenFormatError)) throw error;
+    const view = new JoinView({ claims: null });
+    view.showMessage(token ? 'This join link is not valid.' : 'This page needs a join link.',
+      'Open the link your tutor or your school sent you, or ask them for a new one.');
+    for (const part of joinView.querySelectorAll('.preview, .identity, .field, .actions')) {
+      part.hidden = true;
+    }
+    joinView.dataset.state = 'invalid';
+    return;
+  }
+  byId('room-label').textContent = `Session ${claims.room}`;
+
+  const view = new JoinView({
+    claims,
+    onJoin: async (stream) => {
+      resumeAudio(); // a click or key press: the page may now play sound
+      const session = new Session({ token, claims, stream, iceServers: config.iceServers });
+      window.liveroom = { session }; // for diagnostics (and the browser tests)
+      await session.start();
+      view.release();
+      session.addEventListener('ended', (event) => showEnded(event.detail.reason));
+      bindControls(session);
+      byId('session-title').textContent = `Reading session ${claims.room}`;
+      document.title = `Reading session · Liveroom`;
+      showView('session');
+      byId('session-title').focus();
+      const others = [...session.participants.values()].filter((p) => !p.local)
+        .map((p) => (p.role === 'tutor' ? `${p.name} (tutor)` : p.name));
+      session.announcer.say(others.length > 0
+        ? `You joined the session. Also here: ${others.join(', ')}.`
+        : 'You joined the session. No one else is here yet.');
+      // Closing the tab is leaving (the node would otherwise hold the seat for a while).
+      window.addEventListener('pagehide', () => { session.leave(); });
+    },
+  });
+  byId('rejoin-button').addEventListener('click', () => window.location.reload());
+  await view.start();
+  joinView.dataset.state = 'ready';
+}
+
+// The AudioContext (speaking indicators, the preview's level meter) may only run after the
+// person has interacted with the page.
+for (const type of ['pointerdown', 'keydown']) {
+  document.addEventListener(type, () => { resumeAudio(); }, { once: true });
+}
+main();

@@ -1,0 +1,117 @@
+"""The join page: who is joining, the preview, devices, and every way joining can fail."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import jwt
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Page, expect
+
+from media.ids import Role
+from tests.browser.conftest import BrowserFactory
+from tests.browser.helpers import ROOM, join_url, open_join_page, python_client, video_frames
+from tests.conftest import RunningNode
+
+NewPage = Callable[..., Awaitable[Page]]
+WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+
+async def test_join_page_shows_who_is_joining_a_live_preview_and_device_choices(
+    node: RunningNode, new_page: NewPage
+) -> None:
+    page = await new_page()
+    response = await page.request.get(f"{node.url}/join")
+    assert response.headers["referrer-policy"] == "no-referrer"  # the token is in the URL
+    await open_join_page(page, join_url(node, "tutor-7", Role.TUTOR, name="Ms Reed"))
+    await expect(page.locator("#join-name")).to_have_text("Ms Reed")
+    await expect(page.locator("#join-role")).to_have_text("Tutor")
+    await expect(page.locator("#join-room")).to_have_text(ROOM)
+    assert await video_frames(page, "#preview", 1.0) >= 5
+    camera = page.get_by_label("Camera", exact=True)
+    microphone = page.get_by_label("Microphone", exact=True)
+    await expect(camera).to_be_enabled()
+    await expect(microphone).to_be_enabled()
+    assert await camera.locator("option").count() >= 1
+    assert await microphone.locator("option").count() >= 1
+    # choosing a device restarts the preview with it
+    options = await microphone.locator("option").evaluate_all("os => os.map(o => o.value)")
+    await microphone.select_option(options[-1])
+    await expect(page.locator("#join-view")).to_have_attribute("data-state", "ready")
+    await expect(page.get_by_role("button", name="Join session")).to_be_enabled()
+    assert await video_frames(page, "#preview", 1.0) >= 5
+    await expect(page.locator("#join-message")).to_be_empty()
+
+
+async def test_join_page_has_no_axe_violations(node: RunningNode, new_page: NewPage) -> None:
+    page = await new_page()
+    await open_join_page(page, join_url(node, "maya", Role.LEARNER, name="Maya"))
+    results = await Axe().run(page, options=WCAG_21_AA)
+    assert results.violations_count == 0, results.generate_report()
+    # the scanner does see this page: a planted unlabelled field is reported
+    await page.evaluate("document.forms[0].append(document.createElement('input'))")
+    planted = await Axe().run(page, options=WCAG_21_AA)
+    assert "label" in planted.generate_snapshot()
+
+
+async def test_blocked_camera_says_how_to_allow_it_and_offers_to_join_without(
+    node: RunningNode, launch: BrowserFactory, new_page: NewPage
+) -> None:
+    # no fake UI: the permission prompt is dismissed, getUserMedia fails with NotAllowedError
+    page = await new_page(await launch(fake_ui=False))
+    await open_join_page(page, join_url(node, "maya", Role.LEARNER, name="Maya"))
+    message = page.get_by_role("alert")
+    await expect(message).to_contain_text("Camera and microphone are blocked.")
+    await expect(message).to_contain_text("allow the camera and microphone")
+    await expect(page.get_by_role("button", name="Try camera and microphone again")).to_be_visible()
+    join_button = page.get_by_role("button", name="Join without camera and microphone")
+    await join_button.click()
+    await expect(page.locator("#session-view")).to_be_visible()
+    await expect(page.locator('.tile[data-identity="maya"]')).to_have_attribute("data-mic", "none")
+    await expect(page.get_by_role("button", name="No microphone")).to_have_attribute(
+        "aria-disabled", "true")
+
+
+async def test_no_camera_or_microphone_is_explained(
+    node: RunningNode, launch: BrowserFactory, new_page: NewPage
+) -> None:
+    page = await new_page(await launch(fake_devices=False))  # this machine has none
+    await open_join_page(page, join_url(node, "maya", Role.LEARNER, name="Maya"))
+    await expect(page.get_by_role("alert")).to_contain_text("No camera or microphone found.")
+    await expect(page.get_by_label("Camera", exact=True)).to_have_text("No camera found")
+    join_button = page.get_by_role("button", name="Join without camera and microphone")
+    await expect(join_button).to_be_visible()
+
+
+async def test_a_refused_join_is_explained(
+    node_factory: Callable[..., Awaitable[RunningNode]], new_page: NewPage
+) -> None:
+    node = await node_factory(max_participants=1)
+    page = await new_page()
+
+    async def refused(url: str, text: str) -> None:
+        await open_join_page(page, url)
+        await page.get_by_role("button", name="Join session").click()
+        await expect(page.get_by_role("alert")).to_contain_text(text)
+        await expect(page.locator("#join-view")).to_be_visible()
+
+    forged = jwt.encode(
+        {**jwt.decode(node.token(ROOM, "maya", Role.LEARNER), options={"verify_signature": False})},
+        "not-the-node-secret-0123456789abcdef", "HS256",
+    )
+    await refused(f"{node.url}/join?token={forged}", "This join link is not valid.")
+    expired = node.token(ROOM, "maya", Role.LEARNER, ttl_s=-60)
+    await refused(f"{node.url}/join?token={expired}", "This join link has expired.")
+    seated = await python_client(node, "tutor", Role.TUTOR)
+    try:
+        await refused(join_url(node, "maya"), "This session is full.")
+        # a full room may free up: the button stays usable
+        await expect(page.get_by_role("button", name="Join session")).not_to_have_attribute(
+            "aria-disabled", "true")
+    finally:
+        await seated.close()
+
+    await page.goto(f"{node.url}/join?token=not-a-token")
+    await expect(page.get_by_role("alert")).to_contain_text("This join link is not valid.")
+    await page.goto(f"{node.url}/join")
+    await expect(page.get_by_role("alert")).to_contain_text("This page needs a join link.")
