@@ -87,8 +87,9 @@ async function main() {
       session.announcer.say(others.length > 0
         ? `You joined the session. Also here: ${others.join(', ')}.`
         : 'You joined the session. No one else is here yet.');
-      // Closing the tab is leaving (the node would otherwise hold the seat for a while).
-      window.addEventListener('pagehide', () => { session.leave(); });
+      // No `leave` on pagehide: a reload cannot be told from a closed tab, and a reload
+      // must get its seat back. The socket just drops; the node holds the seat for the
+      // reconnect grace period (docs/continuity.md). Only the Leave button leaves.
     },
   });
   byId('rejoin-button').addEventListener('click', () => window.location.reload());

@@ -7,7 +7,6 @@ cannot reach anything but the node under test.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -52,10 +51,7 @@ async def launch() -> AsyncIterator[BrowserFactory]:
     """Start Chromium: fake camera/mic and auto-granted permission unless told otherwise."""
     executable = chromium_path()
     if executable is None:
-        message = "Chromium is not installed: run scripts/setup --test"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail("Chromium is not installed: run scripts/setup --test")
     async with async_playwright() as playwright:
         browsers: list[Browser] = []
 
