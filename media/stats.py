@@ -50,6 +50,11 @@ async def downlink_counters(media: RoomMedia, identity: Identity) -> list[Stream
                         packets_lost=max(0, report.packetsLost),
                         jitter=float(report.jitter),
                         clock_rate=CLOCK_RATE[kind],
-                        rtt_s=report.roundTripTime,
+                        # aiortc's RTT can go negative (same LSR twice): unknown, not < 0
+                        rtt_s=_valid_rtt(report.roundTripTime),
                     ))
     return counters
+
+
+def _valid_rtt(rtt: float | None) -> float | None:
+    return rtt if rtt is not None and rtt >= 0 else None

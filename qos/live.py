@@ -63,7 +63,7 @@ class _Side:
         self.loss.add(now_ms, sum(s.packets_lost for s in streams), received)
         flowing = self.received is None or received != self.received
         self.received = received
-        rtts = [s.rtt_s for s in streams if s.rtt_s is not None]
+        rtts = [s.rtt_s for s in streams if s.rtt_s is not None and s.rtt_s >= 0]
         return Direction(
             loss=self.loss.loss(now_ms),
             jitter_ms=max(jitter_ms(s.jitter, s.clock_rate) for s in streams),

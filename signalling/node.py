@@ -88,9 +88,13 @@ class Node:
                 await self.close_room(room_id, LeaveReason.ROOM_CLOSED)
 
     async def run_ticks(self, interval: float = 0.25) -> None:
+        """The node's housekeeping loop; one failing tick is logged, not fatal."""
         while True:
             await asyncio.sleep(interval)
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("tick_failed")
 
     async def close(self) -> None:
         for room_id in list(self.hubs):

@@ -55,3 +55,10 @@ def test_media_that_stops_is_lost() -> None:
     q.update(1000.0, [video(100)], [])
     report = q.update(2000.0, [video(100)], [])
     assert report.quality is Quality.LOST and report.changed
+
+
+def test_a_negative_round_trip_time_is_ignored() -> None:
+    q = ParticipantQuality()
+    q.update(0.0, [], [video(0, rtt=-16.0)])
+    report = q.update(1000.0, [], [video(100, rtt=-16.0)])
+    assert report.down.rtt_ms is None and report.quality is Quality.EXCELLENT
