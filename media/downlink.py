@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpSender
-from aiortc.clock import current_ntp_time
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import (
@@ -26,8 +25,8 @@ from aiortc.rtp import (
     RtpPacket,
 )
 
-from .aiortc_compat import drive
 from .counters import ForwardingCounters
+from .fastpath import SEQ_TS_SSRC, Layout, SourcePacket, Wire, ntp_now
 from .forwarder import Forwarder, Verdict
 from .ids import CLOCK_RATE, Kind
 from .rtp import vp8_starts_keyframe
@@ -50,52 +49,83 @@ class _IdleTrack(MediaStreamTrack):
 class ForwardingSender(RTCRtpSender):
     """An RTCRtpSender fed with already-encoded RTP packets instead of frames.
 
-    Keeps aiortc's RTX history and sender-report counters up to date so NACK answers and
+    Keeps an RTX history and aiortc's sender-report counters up to date so NACK answers and
     RTCP SRs stay valid. Keyframe requests and NACKs it cannot answer go to `owner`.
+
+    The history keeps, per slot, the outgoing sequence number and timestamp and the source
+    packet (shared by all subscribers); the RtpPacket aiortc's `_retransmit` reads is only
+    built when a NACK asks for it.
     """
 
     def __init__(self, kind: str, transport: Any, counters: ForwardingCounters) -> None:
         super().__init__(_IdleTrack(kind), transport)
         self.owner: DownTrack | None = None
         self.payload_type = 0
+        self.layout = Layout(0, None, {})
+        self.wire = Wire(transport)
         self._counters = counters
-        self._background: set[asyncio.Future[None]] = set()
+        self._history_seq = [-1] * RTP_HISTORY_SIZE
+        self._history_ts = [0] * RTP_HISTORY_SIZE
+        self._history_src: list[SourcePacket | None] = [None] * RTP_HISTORY_SIZE
+
+    def setTransport(self, transport: Any) -> None:
+        super().setTransport(transport)
+        self.wire = Wire(transport)
 
     async def send(self, parameters: RTCRtpSendParameters) -> None:
         self.payload_type = parameters.codecs[0].payloadType or 0
+        self.layout = Layout.from_parameters(parameters)
         await super().send(parameters)
 
     def write(self, source: RtpPacket, sequence_number: int, timestamp: int) -> int:
         """Send one forwarded packet; returns the bytes written."""
+        keyframe = self.kind == "video" and vp8_starts_keyframe(source.payload)
+        return self.forward(SourcePacket(source, keyframe, ntp_now()), sequence_number, timestamp)
+
+    def forward(self, source: SourcePacket, sequence_number: int, timestamp: int) -> int:
+        """Send one prepared packet under this stream's numbers; returns the bytes written."""
+        data = source.buffer(self.layout)
+        SEQ_TS_SSRC.pack_into(data, 2, sequence_number, timestamp, self._ssrc)
+        slot = sequence_number % RTP_HISTORY_SIZE
+        self._history_seq[slot] = sequence_number
+        self._history_ts[slot] = timestamp
+        self._history_src[slot] = source
+        sent = self.wire.send(data)
+        self._RTCRtpSender__ntp_timestamp = source.ntp
+        self._RTCRtpSender__rtp_timestamp = timestamp
+        self._RTCRtpSender__octet_count += source.payload_size  # type: ignore[attr-defined]
+        self._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
+        return sent
+
+    def has_history(self, sequence_number: int) -> bool:
+        return self._history_seq[sequence_number % RTP_HISTORY_SIZE] == sequence_number
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        slot = sequence_number % RTP_HISTORY_SIZE
+        source = self._history_src[slot]
+        if self._history_seq[slot] != sequence_number or source is None:
+            return
         packet = RtpPacket(
             payload_type=self.payload_type,
-            marker=source.marker,
+            marker=source.packet.marker,
             sequence_number=sequence_number,
-            timestamp=timestamp,
+            timestamp=self._history_ts[slot],
             ssrc=self._ssrc,
-            payload=source.payload,
+            payload=source.packet.payload,
         )
         packet.extensions.mid = self._RTCRtpSender__mid  # type: ignore[attr-defined]
-        packet.extensions.abs_send_time = (current_ntp_time() >> 14) & 0x00FFFFFF
-        packet.extensions.audio_level = source.extensions.audio_level
-        self._RTCRtpSender__rtp_history[sequence_number % RTP_HISTORY_SIZE] = packet  # type: ignore[attr-defined]
-        data = packet.serialize(self._RTCRtpSender__rtp_header_extensions_map)  # type: ignore[attr-defined]
-        drive(self.transport._send_rtp(data), self._background)
-        self._RTCRtpSender__ntp_timestamp = current_ntp_time()
-        self._RTCRtpSender__rtp_timestamp = timestamp
-        self._RTCRtpSender__octet_count += len(source.payload)  # type: ignore[attr-defined]
-        self._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
-        return len(data)
+        packet.extensions.abs_send_time = source.abs_send_time
+        packet.extensions.audio_level = source.packet.extensions.audio_level
+        self._RTCRtpSender__rtp_history[slot] = packet  # type: ignore[attr-defined]
+        await super()._retransmit(sequence_number)
 
     async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
         owner = self.owner
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-            history = self._RTCRtpSender__rtp_history  # type: ignore[attr-defined]
             missing = []
             self._counters.nacks_received += len(packet.lost)
             for seq in packet.lost:
-                kept = history.get(seq % RTP_HISTORY_SIZE)
-                if kept is not None and kept.sequence_number == seq:
+                if self.has_history(seq):
                     self._counters.retransmissions += 1
                     await self._retransmit(seq)
                 else:
@@ -135,19 +165,28 @@ class DownTrack:
         self._clock = clock
 
     def write(self, packet: RtpPacket, now: float) -> None:
-        if not self.ready:
-            return
+        """Forward one publisher packet (prepared here; a Feed prepares it once for all)."""
         keyframe = self.kind is Kind.VIDEO and vp8_starts_keyframe(packet.payload)
-        t = self.forwarder.translate(
-            packet.ssrc, packet.sequence_number, packet.timestamp, keyframe, now
-        )
-        if t.verdict is Verdict.FORWARD:
-            self._counters.bytes_forwarded += self.sender.write(
-                packet, t.sequence_number, t.timestamp
-            )
+        sent = self.forward(SourcePacket(packet, keyframe, ntp_now()), now)
+        if sent:
+            self._counters.bytes_forwarded += sent
             self._counters.packets_forwarded += 1
-        elif t.verdict is Verdict.DROP_WAITING_KEYFRAME and self.feed is not None:
+
+    def forward(self, source: SourcePacket, now: float) -> int:
+        """Forward a prepared packet if the Forwarder says so; returns bytes sent (0: none).
+
+        The caller (the Feed) adds the node's forwarding counters up once per packet.
+        """
+        if not self.ready:
+            return 0
+        t = self.forwarder.translate(
+            source.ssrc, source.sequence_number, source.timestamp, source.keyframe, now
+        )
+        if t.verdict is _FORWARD:
+            return self.sender.forward(source, t.sequence_number, t.timestamp)
+        if t.verdict is _WAITING and self.feed is not None:
             self.feed.request_keyframe(now)
+        return 0
 
     def request_keyframe(self) -> None:
         if self.feed is not None:
@@ -165,6 +204,10 @@ class DownTrack:
     def resume(self) -> None:
         self.forwarder.resume()
         self.request_keyframe()
+
+
+_FORWARD = Verdict.FORWARD
+_WAITING = Verdict.DROP_WAITING_KEYFRAME
 
 
 def _random16() -> int:

@@ -16,8 +16,10 @@ from aiortc.rtp import RtpPacket
 from .aiortc_compat import drive
 from .counters import ForwardingCounters
 from .downlink import DownTrack
+from .fastpath import SourcePacket, ntp_now
 from .ids import Identity, Kind, PublicationId
 from .keyframes import KeyframeThrottle
+from .rtp import vp8_starts_keyframe
 
 
 class PacketTap:
@@ -72,7 +74,8 @@ class Feed:
         if self.muted:
             down_track.pause()
         self.down_tracks.append(down_track)
-        self.request_keyframe(self._clock())
+        # no keyframe request yet: the DownTrack asks once its transport is connected,
+        # so the keyframe is not spent before the subscriber can receive it
 
     def remove(self, down_track: DownTrack) -> None:
         if down_track in self.down_tracks:
@@ -85,9 +88,21 @@ class Feed:
         now = self._clock()
         self.source_ssrc = packet.ssrc
         self.last_packet_at = now
-        self._kind_counters.packets_received += 1
+        counters = self._kind_counters
+        counters.packets_received += 1
+        if not self.down_tracks:
+            return
+        # everything that does not depend on the subscriber is done once, here
+        keyframe = self.kind is Kind.VIDEO and vp8_starts_keyframe(packet.payload)
+        source = SourcePacket(packet, keyframe, ntp_now())
+        forwarded = sent = 0
         for down_track in self.down_tracks:
-            down_track.write(packet, now)
+            size = down_track.forward(source, now)
+            if size:
+                forwarded += 1
+                sent += size
+        counters.packets_forwarded += forwarded
+        counters.bytes_forwarded += sent
 
     def set_muted(self, muted: bool) -> None:
         self.muted = muted
