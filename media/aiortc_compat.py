@@ -62,8 +62,26 @@ async def self_check() -> None:
         jitter_buffer = getattr(transceiver.receiver, RECEIVER_ATTRS[0])
         if not callable(getattr(jitter_buffer, "add", None)):
             raise AiortcCompatError("RTCRtpReceiver jitter buffer has no add()")
+        _check_fast_path(transceiver.receiver.transport)
     finally:
         await pc.close()
+
+
+def _check_fast_path(dtls: Any) -> None:
+    """The fast path (media/fastpath.py) protects with the session's libsrtp context and
+    sends on the nominated ICE pair; it falls back to `_send_rtp` if these are missing, but
+    a moved internal should be seen at start-up, not as a slow node."""
+    import pylibsrtp
+    from pylibsrtp._binding import lib
+
+    _require(dtls, ("_tx_srtp",), "RTCDtlsTransport")
+    _require(dtls.transport._connection, ("_nominated",), "aioice.Connection")
+    session = pylibsrtp.Session(
+        policy=pylibsrtp.Policy(key=bytes(30), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    )
+    _require(session, ("_srtp", "_cdata", "_buffer"), "pylibsrtp.Session")
+    if not callable(getattr(lib, "srtp_protect", None)):
+        raise AiortcCompatError("pylibsrtp has no srtp_protect binding")
 
 
 @types.coroutine
