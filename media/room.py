@@ -182,15 +182,20 @@ class Room:
             self._empty_since = now
         return events
 
+    def may_publish(self, identity: Identity) -> Participant:
+        """The participant, if its grants let it publish; a coded refusal otherwise."""
+        participant = self.get(identity)
+        if not participant.grants.publish:
+            raise MediaError(ErrorCode.PUBLISH_NOT_ALLOWED, f"{identity} may not publish")
+        return participant
+
     def publish(self, identity: Identity, kinds: list[Kind]) -> list[RoomEvent]:
         """Make the participant's publications exactly one per kind in `kinds`.
 
         A kind published again (a re-publish after a reconnect) keeps its publication and
         its mute state, and nobody is told anything: the stream just continues.
         """
-        participant = self.get(identity)
-        if not participant.grants.publish:
-            raise MediaError(ErrorCode.PUBLISH_NOT_ALLOWED, f"{identity} may not publish")
+        participant = self.may_publish(identity)
         if not kinds or len(set(kinds)) != len(kinds):
             raise MediaError(ErrorCode.UNSUPPORTED_MEDIA, "publish one audio and/or one video")
         events: list[RoomEvent] = []

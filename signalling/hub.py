@@ -80,11 +80,8 @@ class RoomHub:
 
     async def publish(self, identity: Identity, sdp: str, request_id: str) -> None:
         async with self.lock:
-            participant = self.room.get(identity)
+            participant = self.room.may_publish(identity)  # before any media work
             kinds = inspect_offer(sdp)
-            if not participant.grants.publish:
-                # the Room raises the coded error; ask it before any media work
-                self.room.publish(identity, kinds)
             answer = await self.media.publish(identity, kinds, sdp)
             events = self.room.publish(identity, kinds)
             conn = self.connections.get(identity)
