@@ -127,12 +127,13 @@ def test_the_same_run_fails_when_the_node_forwards_300_ms_late(
 async def test_the_html_report_shows_its_charts_in_chromium(
     healthy: tuple[GateReport, Path],
 ) -> None:
+    import playwright.async_api as playwright_api
+
     from tests.browser.conftest import BASE_FLAGS, chromium_path
 
-    playwright_api = pytest.importorskip("playwright.async_api")
     executable = chromium_path()
     if executable is None:
-        pytest.skip("Chromium is not installed: run scripts/setup --test")
+        pytest.fail("Chromium is not installed: run scripts/setup --test")
     assert socket.if_nameindex() == [(1, "lo")], "run in a loopback-only namespace (scripts/test)"
     report, out = healthy
     async with playwright_api.async_playwright() as playwright:
