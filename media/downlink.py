@@ -8,6 +8,7 @@ ForwardingSender that writes rewritten packets straight to the DTLS transport.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +27,9 @@ from aiortc.rtp import (
 )
 
 from .counters import ForwardingCounters
-from .fastpath import SEQ_TS_SSRC, Layout, SourcePacket, Wire, ntp_now
+from .fastpath import SEQ_TS_SSRC, Layout, SourcePacket, Wire
 from .forwarder import Forwarder, Verdict
 from .ids import CLOCK_RATE, Kind
-from .rtp import vp8_starts_keyframe
 
 if TYPE_CHECKING:
     from .feed import Feed
@@ -76,11 +76,6 @@ class ForwardingSender(RTCRtpSender):
         self.payload_type = parameters.codecs[0].payloadType or 0
         self.layout = Layout.from_parameters(parameters)
         await super().send(parameters)
-
-    def write(self, source: RtpPacket, sequence_number: int, timestamp: int) -> int:
-        """Send one forwarded packet; returns the bytes written."""
-        keyframe = self.kind == "video" and vp8_starts_keyframe(source.payload)
-        return self.forward(SourcePacket(source, keyframe, ntp_now()), sequence_number, timestamp)
 
     def forward(self, source: SourcePacket, sequence_number: int, timestamp: int) -> int:
         """Send one prepared packet under this stream's numbers; returns the bytes written."""
@@ -147,7 +142,6 @@ class DownTrack:
         self,
         kind: Kind,
         sender: ForwardingSender,
-        counters: ForwardingCounters,
         clock: Callable[[], float],
     ) -> None:
         self.kind = kind
@@ -156,21 +150,12 @@ class DownTrack:
         self.forwarder = Forwarder(
             clock_rate=CLOCK_RATE[kind],
             gate_on_keyframe=kind is Kind.VIDEO,
-            initial_sequence_number=_random16() % 32768,
-            initial_timestamp=_random32(),
+            initial_sequence_number=secrets.randbits(15),
+            initial_timestamp=secrets.randbits(32),
         )
         self.feed: Feed | None = None
         self.ready = False  # set when the subscriber's DTLS is up
-        self._counters = counters.by_kind[kind]
         self._clock = clock
-
-    def write(self, packet: RtpPacket, now: float) -> None:
-        """Forward one publisher packet (prepared here; a Feed prepares it once for all)."""
-        keyframe = self.kind is Kind.VIDEO and vp8_starts_keyframe(packet.payload)
-        sent = self.forward(SourcePacket(packet, keyframe, ntp_now()), now)
-        if sent:
-            self._counters.bytes_forwarded += sent
-            self._counters.packets_forwarded += 1
 
     def forward(self, source: SourcePacket, now: float) -> int:
         """Forward a prepared packet if the Forwarder says so; returns bytes sent (0: none).
@@ -209,14 +194,3 @@ class DownTrack:
 _FORWARD = Verdict.FORWARD
 _WAITING = Verdict.DROP_WAITING_KEYFRAME
 
-
-def _random16() -> int:
-    import secrets
-
-    return secrets.randbits(16)
-
-
-def _random32() -> int:
-    import secrets
-
-    return secrets.randbits(32)

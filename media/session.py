@@ -165,7 +165,7 @@ class RoomMedia:
             sender._stream_id = transceiver.sender._stream_id
             transceiver._RTCRtpTransceiver__sender = sender  # type: ignore[attr-defined]
             transceiver.receiver._set_rtcp_ssrc(sender._ssrc)
-            downlink.tracks[kind] = DownTrack(kind, sender, self.counters, self.clock)
+            downlink.tracks[kind] = DownTrack(kind, sender, self.clock)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
