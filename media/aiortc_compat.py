@@ -2,6 +2,7 @@
 
 aiortc has no public API for forwarding encoded RTP. The SFU uses these private seams
 (see docs/architecture.md): the receiver's jitter buffer slot (replaced by a packet tap),
+its `_send_rtcp` (REMBs to the publisher are capped there) and RTCP SSRC,
 the sender's RTX history and sender-report counters, the transceiver's sender slot, and
 the DTLS transport's `_send_rtp`. `self_check()` fails loudly if an upgrade moved them.
 """
@@ -21,8 +22,9 @@ RECEIVER_ATTRS = (
     "_RTCRtpReceiver__jitter_buffer",
     "_RTCRtpReceiver__codecs",
     "_RTCRtpReceiver__remote_streams",
+    "_RTCRtpReceiver__rtcp_ssrc",
 )
-RECEIVER_METHODS = ("_send_rtcp_nack", "_send_rtcp_pli", "_handle_rtp_packet")
+RECEIVER_METHODS = ("_send_rtcp", "_send_rtcp_nack", "_send_rtcp_pli", "_handle_rtp_packet")
 SENDER_ATTRS = (
     "_RTCRtpSender__rtp_history",
     "_RTCRtpSender__rtp_header_extensions_map",

@@ -16,6 +16,7 @@ from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import (
+    RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
@@ -24,10 +25,11 @@ from aiortc.rtp import (
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
     RtpPacket,
+    unpack_remb_fci,
 )
 
 from .counters import ForwardingCounters
-from .fastpath import SEQ_TS_SSRC, Layout, SourcePacket, Wire
+from .fastpath import SEQ_TS_SSRC, Layout, SourcePacket, Wire, ntp_now
 from .forwarder import Forwarder, Verdict
 from .ids import CLOCK_RATE, Kind
 
@@ -50,7 +52,7 @@ class ForwardingSender(RTCRtpSender):
     """An RTCRtpSender fed with already-encoded RTP packets instead of frames.
 
     Keeps an RTX history and aiortc's sender-report counters up to date so NACK answers and
-    RTCP SRs stay valid. Keyframe requests and NACKs it cannot answer go to `owner`.
+    RTCP SRs stay valid. Keyframe requests, NACKs it cannot answer and REMBs go to `owner`.
 
     The history keeps, per slot, the outgoing sequence number and timestamp and the source
     packet (shared by all subscribers); the RtpPacket aiortc's `_retransmit` reads is only
@@ -109,7 +111,7 @@ class ForwardingSender(RTCRtpSender):
             payload=source.packet.payload,
         )
         packet.extensions.mid = self._RTCRtpSender__mid  # type: ignore[attr-defined]
-        packet.extensions.abs_send_time = source.abs_send_time
+        packet.extensions.abs_send_time = (ntp_now() >> 14) & 0x00FFFFFF  # sent now
         packet.extensions.audio_level = source.packet.extensions.audio_level
         self._RTCRtpSender__rtp_history[slot] = packet  # type: ignore[attr-defined]
         await super()._retransmit(sequence_number)
@@ -131,6 +133,15 @@ class ForwardingSender(RTCRtpSender):
             self._counters.keyframe_requests_received += 1
             if owner is not None:
                 owner.request_keyframe()
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            # REMB: the subscriber's estimate of the node->subscriber path; the base class
+            # would hand it to an encoder, which a forwarding sender has none of
+            try:
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                return
+            if owner is not None and self._ssrc in ssrcs:
+                owner.estimate_received(bitrate)
         else:
             await super()._handle_rtcp_packet(packet)
 
@@ -176,6 +187,11 @@ class DownTrack:
     def request_keyframe(self) -> None:
         if self.feed is not None:
             self.feed.request_keyframe(self._clock())
+
+    def estimate_received(self, bitrate: int) -> None:
+        """The subscriber's REMB: what it can receive (bits/s) on this downlink."""
+        if self.feed is not None:
+            self.feed.subscriber_estimate(self, bitrate, self._clock())
 
     def nack_upstream(self, sequence_numbers: list[int]) -> None:
         if self.feed is None:

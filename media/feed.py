@@ -7,19 +7,33 @@ one, the new receiver is attached to the same Feed and the subscriptions continu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+import structlog
 from aiortc import RTCRtpReceiver
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 
+from . import bandwidth
 from .aiortc_compat import drive
+from .bandwidth import BitrateCap, Remb
 from .counters import ForwardingCounters
 from .downlink import DownTrack
 from .fastpath import SourcePacket, ntp_now
 from .ids import Identity, Kind, PublicationId
 from .keyframes import KeyframeThrottle
 from .rtp import vp8_starts_keyframe
+
+log = structlog.get_logger(__name__)
+
+SendRtcp = Callable[[AnyRtcpPacket], Coroutine[Any, Any, None]]
 
 
 class PacketTap:
@@ -61,6 +75,12 @@ class Feed:
         self._kind_counters = counters.by_kind[kind]
         self._clock = clock
         self._background: set[asyncio.Future[Any]] = set()
+        # congestion control (video): the publisher is sent min(uplink, subscribers) as REMB
+        self.bitrate_cap = (
+            BitrateCap(bandwidth.DEFAULT_POLICY) if kind is Kind.VIDEO else None
+        )
+        self._send_rtcp: SendRtcp | None = None  # the receiver's own, unwrapped
+        self._remb_ssrcs: list[int] = []  # the media the uplink REMB is about
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Take packets from this receiver from now on (a new publisher connection)."""
@@ -68,6 +88,71 @@ class Feed:
         self.source_ssrc = None
         self.last_packet_at = None
         receiver._RTCRtpReceiver__jitter_buffer = PacketTap(self, receiver)  # type: ignore[attr-defined]
+        if self.bitrate_cap is not None:
+            self._intercept_remb(receiver)
+
+    def _intercept_remb(self, receiver: RTCRtpReceiver) -> None:
+        """Cap the REMBs aiortc's receiver sends the publisher (from its estimate of the
+        publisher->node path) with the subscribers' estimates."""
+        send = receiver._send_rtcp
+        self._send_rtcp = send
+        self._remb_ssrcs = []
+        if self.bitrate_cap is not None:
+            self.bitrate_cap.uplink = None
+
+        async def send_rtcp(packet: AnyRtcpPacket) -> None:
+            if (
+                isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP
+                and receiver is self.receiver
+            ):
+                packet = self._capped(packet)
+            await send(packet)
+
+        receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
+
+    def _capped(self, packet: RtcpPsfbPacket) -> RtcpPsfbPacket:
+        assert self.bitrate_cap is not None
+        try:
+            bitrate, ssrcs = unpack_remb_fci(packet.fci)
+        except ValueError:
+            return packet
+        self._remb_ssrcs = ssrcs
+        remb = self.bitrate_cap.uplink_estimate(bitrate, self._clock())
+        self._noted(remb, uplink=bitrate)
+        if remb.bitrate == bitrate:
+            return packet
+        return RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP, ssrc=packet.ssrc, media_ssrc=packet.media_ssrc,
+            fci=pack_remb_fci(remb.bitrate, ssrcs),
+        )
+
+    def subscriber_estimate(self, down_track: DownTrack, bitrate: int, now: float) -> None:
+        """A subscriber's REMB for this publication; a fall is passed on to the publisher
+        at once."""
+        if self.bitrate_cap is not None:
+            self._send_remb(self.bitrate_cap.subscriber_estimate(down_track, bitrate, now))
+
+    def _send_remb(self, remb: Remb | None) -> None:
+        if remb is None or self.receiver is None or self._send_rtcp is None:
+            return
+        self._noted(remb, uplink=self.bitrate_cap.uplink if self.bitrate_cap else None)
+        rtcp_ssrc = self.receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+        ssrcs = self._remb_ssrcs or ([self.source_ssrc] if self.source_ssrc is not None else [])
+        if rtcp_ssrc is None or not ssrcs:
+            return
+        packet = RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+            fci=pack_remb_fci(remb.bitrate, ssrcs),
+        )
+        drive(self._send_rtcp(packet), self._background)
+
+    def _noted(self, remb: Remb, uplink: int | None) -> None:
+        if remb.notable:
+            log.info(
+                "publisher_bitrate_cap_changed", publication=self.publication_id,
+                bitrate=remb.bitrate, limit=remb.limit.value, uplink_estimate=uplink,
+                subscribers=len(self.down_tracks),
+            )
 
     def add(self, down_track: DownTrack) -> None:
         down_track.feed = self
@@ -81,6 +166,8 @@ class Feed:
         if down_track in self.down_tracks:
             self.down_tracks.remove(down_track)
         down_track.feed = None
+        if self.bitrate_cap is not None:
+            self._send_remb(self.bitrate_cap.forget(down_track, self._clock()))
 
     def on_packet(self, receiver: RTCRtpReceiver, packet: RtpPacket) -> None:
         if receiver is not self.receiver:
