@@ -36,6 +36,7 @@ from .continuity import (
     ReconnectPolicy,
 )
 from .impairment import Impairment
+from .reception import install as install_reception
 
 M = TypeVar("M", bound=p.ServerMessage)
 
@@ -91,11 +92,13 @@ class Client:
         record_packets: bool = False,
         reconnect: ReconnectPolicy | None = None,
         seed: int = 0,
+        reception: bool = False,
     ) -> None:
         self.ws_url = base_url.replace("http", "ws", 1).rstrip("/") + f"/v1/rooms/{room}/ws"
         self.token = token
         self.impairment = impairment
         self.record_packets = record_packets
+        self.reception = reception  # browser-like receive pipeline (signalling/reception.py)
         self.joined: p.Joined | None = None
         self.events: list[p.ServerMessage] = []
         self.downlinks: dict[str, RemoteDownlink] = {}
@@ -277,6 +280,8 @@ class Client:
             self._changed.set()
 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+        if self.reception:
+            install_reception(pc)
         if self.record_packets:
             for transceiver in pc.getTransceivers():
                 self._record(transceiver.receiver, downlink.packets.setdefault(

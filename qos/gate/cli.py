@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run again a repeat the busy host mostly disturbed (1)")
     parser.add_argument("--from-report", type=Path,
                         help="judge the runs of this report.json again instead of measuring")
+    parser.add_argument("--receiver", choices=["browser", "aiortc"], default="browser",
+                        help="the measured learner's receive pipeline: browser-like "
+                             "(NACK retries, keyframe recovery, playout delay, lip sync) "
+                             "or aiortc's own (browser)")
     parser.add_argument("--quiet", action="store_true", help="only print the verdict")
 
 
@@ -76,6 +80,7 @@ def config_from(args: argparse.Namespace) -> GateConfig:
         probe=ProbeConfig(width=int(width), height=int(height)),
         psnr_every=args.psnr_every,
         retries=args.retries,
+        receiver=args.receiver,
     )
 
 

@@ -43,13 +43,15 @@ class GateConfig:
     psnr_every: int = 3
     retries: int = 1
     """Extra attempts for a run that host stalls mostly disturbed (see `qos.gate.host`)."""
+    receiver: str = "browser"
+    """The subject's receive pipeline: "browser" (signalling/reception.py) or "aiortc"."""
 
     def run_config(self) -> RunConfig:
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario must be one of {sorted(SCENARIOS)}")
         return RunConfig(duration_s=self.duration_s, warmup_s=self.warmup_s,
                          learners=SCENARIOS[self.scenario], probe=self.probe,
-                         psnr_every=self.psnr_every)
+                         psnr_every=self.psnr_every, receiver=self.receiver)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -58,7 +60,7 @@ class GateConfig:
             "scenario": self.scenario, "node": self.url or "in-process",
             "ice_addresses": list(self.ice_addresses), "seed": self.seed,
             "probe": asdict(self.probe), "psnr_every": self.psnr_every,
-            "retries": self.retries,
+            "retries": self.retries, "receiver": self.receiver,
         }
 
 

@@ -76,6 +76,8 @@ class RunConfig:
     recovery_s: float = 10.0
     """At least this much is measured after the network comes back."""
     join_timeout_s: float = 15.0
+    receiver: str = "browser"
+    """The subject's receive pipeline: "browser" (signalling/reception.py) or "aiortc"."""
 
     def measured_s(self, profile: Profile) -> float:
         needed = self.disrupt_after_s + (profile.outage_s or 0.0) + self.recovery_s
@@ -153,7 +155,8 @@ class Session:
         self.tutor = self._client(TUTOR, Role.TUTOR, seed)
         self.learners = [
             self._client(f"learner-{i + 1}", Role.LEARNER, seed + i + 1,
-                         self.impairment if i == 0 else None)
+                         self.impairment if i == 0 else None,
+                         reception=i == 0 and config.receiver == "browser")
             for i in range(config.learners)
         ]
         self.subject = self.learners[0]
@@ -191,9 +194,10 @@ class Session:
         self._restored_at: float | None = None
 
     def _client(self, identity: str, role: Role, seed: int,
-                impairment: Impairment | None = None) -> Client:
+                impairment: Impairment | None = None, reception: bool = False) -> Client:
         return Client(self.node.url, self.room, self.node.token(self.room, identity, role),
-                      impairment=impairment, reconnect=ReconnectPolicy(), seed=seed)
+                      impairment=impairment, reconnect=ReconnectPolicy(), seed=seed,
+                      reception=reception)
 
     @property
     def clients(self) -> list[Client]:
