@@ -24,3 +24,4 @@ class ForwardingCounters:
     nacks_received: int = 0  # sequence numbers NACKed by subscribers
     retransmissions: int = 0  # answered from the node's history
     nacks_sent_upstream: int = 0  # sequence numbers NACKed to publishers
+    video_fallbacks: int = 0  # subscribers' videos paused because their link was too slow

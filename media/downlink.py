@@ -29,6 +29,7 @@ from aiortc.rtp import (
 )
 
 from .counters import ForwardingCounters
+from .fallback import VideoFallback
 from .fastpath import SEQ_TS_SSRC, Layout, SourcePacket, Wire, ntp_now
 from .forwarder import Forwarder, Verdict
 from .ids import CLOCK_RATE, Kind
@@ -121,6 +122,8 @@ class ForwardingSender(RTCRtpSender):
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             missing = []
             self._counters.nacks_received += len(packet.lost)
+            if owner is not None and owner.starved:
+                return  # the video is paused for this link: no repairs into it either
             for seq in packet.lost:
                 if self.has_history(seq):
                     self._counters.retransmissions += 1
@@ -167,6 +170,9 @@ class DownTrack:
         self.feed: Feed | None = None
         self.ready = False  # set when the subscriber's DTLS is up
         self._clock = clock
+        self._muted = False  # the publisher muted this publication
+        # audio-only fallback: video paused while the subscriber's link cannot carry it
+        self.fallback = VideoFallback() if kind is Kind.VIDEO else None
 
     def forward(self, source: SourcePacket, now: float) -> int:
         """Forward a prepared packet if the Forwarder says so; returns bytes sent (0: none).
@@ -190,8 +196,17 @@ class DownTrack:
 
     def estimate_received(self, bitrate: int) -> None:
         """The subscriber's REMB: what it can receive (bits/s) on this downlink."""
-        if self.feed is not None:
-            self.feed.subscriber_estimate(self, bitrate, self._clock())
+        if self.feed is None or self.starved:
+            return  # a paused video's estimate says nothing about the video
+        now = self._clock()
+        if self.fallback is not None:
+            self.fallback.estimate(bitrate, now)
+        self.feed.subscriber_estimate(self, bitrate, now)
+
+    @property
+    def starved(self) -> bool:
+        """Video paused by the audio-only fallback."""
+        return self.fallback is not None and self.fallback.paused
 
     def nack_upstream(self, sequence_numbers: list[int]) -> None:
         if self.feed is None:
@@ -200,11 +215,22 @@ class DownTrack:
         self.feed.nack([s for s in source if s is not None])
 
     def pause(self) -> None:
-        self.forwarder.pause()
+        """The publisher muted."""
+        self._muted = True
+        self.apply_pause()
 
     def resume(self) -> None:
-        self.forwarder.resume()
-        self.request_keyframe()
+        """The publisher unmuted."""
+        self._muted = False
+        self.apply_pause()
+
+    def apply_pause(self) -> None:
+        """Forward iff neither muted nor starved; a resumed video starts on a keyframe."""
+        if self._muted or self.starved:
+            self.forwarder.pause()
+        elif self.forwarder.paused:
+            self.forwarder.resume()
+            self.request_keyframe()
 
 
 _FORWARD = Verdict.FORWARD

@@ -70,6 +70,7 @@ class PacketRecord:
     timestamp: int
     keyframe_start: bool
     size: int
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 @dataclass
@@ -300,7 +301,7 @@ class Client:
         async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
             log.append(PacketRecord(
                 packet.payload_type, packet.ssrc, packet.sequence_number, packet.timestamp,
-                vp8_starts_keyframe(packet.payload), len(packet.payload),
+                vp8_starts_keyframe(packet.payload), len(packet.payload), time.monotonic(),
             ))
             await inner(packet, arrival_time_ms=arrival_time_ms)
 

@@ -64,6 +64,18 @@ class NodeCollector(Collector):
         nacks.add_metric(["retransmitted"], c.retransmissions)
         nacks.add_metric(["sent_upstream"], c.nacks_sent_upstream)
         yield nacks
+        yield CounterMetricFamily(
+            "liveroom_video_fallbacks",
+            "Subscribers' videos paused (audio only) because their link could not carry them",
+            value=c.video_fallbacks,
+        )
+        paused = GaugeMetricFamily(
+            "liveroom_subscriptions_video_paused",
+            "Video subscriptions paused by the audio-only fallback now",
+        )
+        paused.add_metric([], sum(
+            1 for h in hubs for f in h.media.feeds.values() for d in f.down_tracks if d.starved))
+        yield paused
         levels = GaugeMetricFamily(
             "liveroom_participants_by_quality", "Participants by connection quality",
             labels=["quality"],
