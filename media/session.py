@@ -152,6 +152,15 @@ class RoomMedia:
                 offers.append(await self._open_downlink(key[0], key[1], kinds))
         return offers, closed
 
+    def video_paused(self) -> dict[DownlinkId, tuple[Identity, Identity, bool]]:
+        """Per downlink with video: (subscriber, publisher, paused by the audio-only
+        fallback)."""
+        return {
+            downlink.id: (downlink.subscriber, downlink.publisher, track.starved)
+            for downlink in self.downlinks.values()
+            if (track := downlink.tracks.get(Kind.VIDEO)) is not None
+        }
+
     async def _open_downlink(
         self, subscriber: Identity, publisher: Identity, kinds: frozenset[Kind]
     ) -> DownlinkOffer:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import structlog
 
 from media.errors import MediaError
-from media.ids import Identity, Kind, LeaveReason, PublicationId, RoomId
+from media.ids import DownlinkId, Identity, Kind, LeaveReason, PublicationId, RoomId
 from media.room import Grants, Room, RoomEvent
 from media.sdp_policy import inspect_offer
 from media.session import RoomMedia
@@ -40,6 +40,7 @@ class RoomHub:
         self.lock = asyncio.Lock()
         self.quality: dict[Identity, ParticipantQuality] = {}
         self.quality_reports: dict[Identity, QualityReport] = {}
+        self._video_paused: dict[DownlinkId, bool] = {}  # as last told the subscriber
 
     @property
     def id(self) -> RoomId:
@@ -175,6 +176,20 @@ class RoomHub:
                     for conn in self.connections.values():
                         conn.send(message)
         return reports
+
+    async def tell_video_paused(self) -> None:
+        """Tell subscribers whose video the audio-only fallback paused or resumed."""
+        async with self.lock:
+            states = self.media.video_paused()
+            for downlink_id in [d for d in self._video_paused if d not in states]:
+                del self._video_paused[downlink_id]
+            for downlink_id, (subscriber, publisher, paused) in states.items():
+                if self._video_paused.get(downlink_id, False) == paused:
+                    continue
+                self._video_paused[downlink_id] = paused
+                conn = self.connections.get(subscriber)
+                if conn is not None:
+                    conn.send(p.VideoPaused(publisher=publisher, paused=paused))
 
     async def _remove(self, identity: Identity, reason: LeaveReason) -> None:
         self.quality.pop(identity, None)

@@ -198,6 +198,17 @@ class ConnectionQuality(_Message):
     score: float
 
 
+class VideoPaused(_Message):
+    """To one subscriber: the node stopped (`paused`) or restarted forwarding a publisher's
+    video to it because its link cannot carry the video (audio continues). Sent again with
+    `paused: false` when the video is tried again."""
+
+    type: Literal["video_paused"] = "video_paused"
+    publisher: str
+    paused: bool
+    reason: Literal["bandwidth"] = "bandwidth"
+
+
 class Closing(_Message):
     """The node is about to close this socket (room closed, replaced, shutdown)."""
 
@@ -208,7 +219,7 @@ class Closing(_Message):
 ServerMessage = Annotated[
     Joined | Published | Ok | Error | Offer | DownlinkClosed | ParticipantJoined
     | ParticipantLeft | ParticipantReconnecting | ParticipantResumed | TrackPublished
-    | TrackUnpublished | TrackMuted | ConnectionQuality | Closing,
+    | TrackUnpublished | TrackMuted | ConnectionQuality | VideoPaused | Closing,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

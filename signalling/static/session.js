@@ -382,6 +382,9 @@ export class Session extends EventTarget {
       case 'participant_resumed':
         this.#onParticipantReconnecting(message);
         break;
+      case 'video_paused':
+        this.#onVideoPaused(message);
+        break;
       case 'recording_started':
       case 'recording_stopped':
         this.#setRecording(message.type === 'recording_started');
@@ -410,6 +413,17 @@ export class Session extends EventTarget {
         ? (message.muted ? 'muted their microphone' : 'unmuted their microphone')
         : (message.muted ? 'turned their camera off' : 'turned their camera on');
       this.announcer.say(`${participant.name} ${what}.`);
+    }
+  }
+
+  #onVideoPaused(message) {
+    const participant = this.participants.get(message.publisher);
+    if (participant === undefined || participant.local) return;
+    if (message.paused && !participant.tile.videoPausedChip.hidden) return;
+    participant.tile.setVideoPaused(message.paused);
+    if (message.paused) {
+      this.announcer.say(`Your connection is too slow for ${participant.name}'s video. `
+        + 'You can still hear them.');
     }
   }
 
@@ -446,6 +460,7 @@ export class Session extends EventTarget {
     if (participant.downlink !== null) this.#closeDownlink(participant.downlink.id);
     participant.downlink = downlink;
     participant.tile.setStream(stream);
+    participant.tile.setVideoPaused(false); // a new downlink starts with video
     pc.addEventListener('track', (event) => {
       if (event.track.kind !== 'audio' || participant.downlink !== downlink) return;
       participant.meter?.stop();

@@ -112,8 +112,10 @@ export class Tile {
     prefix.textContent = 'Connection: '; // the bars icon says it on screen
     this.qualityText.before(prefix);
     [this.reconnectingChip] = chip('chip-reconnecting', 'reconnecting', 'Reconnecting…');
+    [this.videoPausedChip] = chip('chip-video-paused', 'cameraOff',
+      'Video paused: your connection is too slow');
     status.append(this.micChip, this.cameraChip, this.speakingChip, this.qualityChip,
-      this.reconnectingChip);
+      this.reconnectingChip, this.videoPausedChip);
 
     this.el.append(media, heading, status);
     this.setMic('none');
@@ -121,6 +123,7 @@ export class Tile {
     this.setSpeaking(false);
     this.setQuality('unknown');
     this.setReconnecting(false);
+    this.setVideoPaused(false);
   }
 
   /** 'on' | 'off' (muted) | 'none' (not published) */
@@ -150,6 +153,12 @@ export class Tile {
   setReconnecting(reconnecting) {
     this.el.dataset.reconnecting = String(reconnecting);
     this.reconnectingChip.hidden = !reconnecting;
+  }
+
+  /** The node stopped sending this participant's video to us: our link is too slow. */
+  setVideoPaused(paused) {
+    this.el.dataset.videoPaused = String(paused);
+    this.videoPausedChip.hidden = !paused;
   }
 
   setStream(stream) {

@@ -217,6 +217,17 @@ async def test_presence_and_recording_events_update_the_page_and_unknown_ones_ar
         connection.send(NodeEvent(type="recording_stopped"))  # type: ignore[arg-type]
         await expect(banner).to_be_hidden()
         await expect(announcements).to_contain_text("Recording stopped.")
+
+        # the node's audio-only fallback paused Sam's video for this page, then retries it
+        paused = tile(page, "sam").locator(".chip-video-paused")
+        await expect(paused).to_be_hidden()
+        connection.send(p.VideoPaused(publisher="sam", paused=True))
+        await expect(paused).to_be_visible()
+        await expect(paused).to_contain_text("Video paused: your connection is too slow")
+        await expect(announcements).to_contain_text(
+            "Your connection is too slow for Sam's video. You can still hear them.")
+        connection.send(p.VideoPaused(publisher="sam", paused=False))
+        await expect(paused).to_be_hidden()
         lee = await python_client(node, "lee", Role.LEARNER, name="Lee")  # events still flow
         await expect(tile(page, "lee")).to_be_visible()
         await expect(announcements).to_contain_text("Lee joined.")

@@ -22,6 +22,7 @@ from media.fallback import FallbackPolicy
 from media.ids import Kind, Role
 from media.reception import unwrap
 from qos.probe_tracks import probe_tracks
+from signalling import protocol as p
 from signalling.client import Client, PacketRecord
 from signalling.impairment import Impairment, LinkProfile
 from tests.conftest import RunningNode
@@ -103,6 +104,9 @@ async def test_a_learner_on_150_kbps_keeps_the_audio_and_gets_the_video_tried_ag
         resumed = [r for r in downlink.packets[Kind.VIDEO] if r.at >= window[1]]
         assert resumed, "the video was not tried again"
         assert resumed[0].keyframe_start
+        # the learner was told both times (its page shows "video paused")
+        told = [(e.publisher, e.paused) for e in learner.events_of(p.VideoPaused)]
+        assert told[:2] == [("tutor", True), ("tutor", False)]
     finally:
         if reader is not None:
             reader.cancel()
