@@ -7,6 +7,7 @@ cannot reach anything but the node under test.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,6 +36,23 @@ def chromium_path() -> str | None:
         if Path(path).exists():
             return path
     return shutil.which("chromium")
+
+
+@contextlib.asynccontextmanager
+async def plain_chromium() -> AsyncIterator[Browser]:
+    """Headless Chromium without fake devices, for pages that need none (gate reports).
+    Fails when Chromium is missing or the network namespace is not loopback-only."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.fail("Chromium is not installed: run scripts/setup --test")
+    assert socket.if_nameindex() == [(1, "lo")], "run in a loopback-only namespace (scripts/test)"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, headless=True,
+                                                   args=BASE_FLAGS, timeout=20_000)
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 @pytest.fixture(autouse=True)

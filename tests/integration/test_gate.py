@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,39 +126,28 @@ def test_the_same_run_fails_when_the_node_forwards_300_ms_late(
 async def test_the_html_report_shows_its_charts_in_chromium(
     healthy: tuple[GateReport, Path],
 ) -> None:
-    import playwright.async_api as playwright_api
+    from tests.browser.conftest import plain_chromium
 
-    from tests.browser.conftest import BASE_FLAGS, chromium_path
-
-    executable = chromium_path()
-    if executable is None:
-        pytest.fail("Chromium is not installed: run scripts/setup --test")
-    assert socket.if_nameindex() == [(1, "lo")], "run in a loopback-only namespace (scripts/test)"
     report, out = healthy
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, headless=True,
-                                                   args=BASE_FLAGS, timeout=20_000)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto((out / "report.html").as_uri())
-            assert await page.title() == "Liveroom quality gate"
-            sections = page.locator("section.profile")
-            assert await sections.count() == 3
-            for i in range(3):
-                section = sections.nth(i)
-                charts = section.locator("svg.chart")
-                assert await charts.count() == 6
-                box = await charts.first.bounding_box()
-                assert box is not None and box["width"] > 300 and box["height"] > 150
-                assert await section.locator("svg.chart polyline.series").count() >= 6
-            timelines = page.locator("section#P7\\:5 svg.timeline circle.phase")
-            assert await timelines.count() >= 5
-            verdict = await page.locator("h1 .verdict").inner_text()
-            assert verdict == ("PASS" if report.passed else "FAIL")
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "gate-report.png"), full_page=True)
-            assert not errors
-        finally:
-            await browser.close()
+    async with plain_chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto((out / "report.html").as_uri())
+        assert await page.title() == "Liveroom quality gate"
+        sections = page.locator("section.profile")
+        assert await sections.count() == 3
+        for i in range(3):
+            section = sections.nth(i)
+            charts = section.locator("svg.chart")
+            assert await charts.count() == 6
+            box = await charts.first.bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 150
+            assert await section.locator("svg.chart polyline.series").count() >= 6
+        timelines = page.locator("section#P7\\:5 svg.timeline circle.phase")
+        assert await timelines.count() >= 5
+        verdict = await page.locator("h1 .verdict").inner_text()
+        assert verdict == ("PASS" if report.passed else "FAIL")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "gate-report.png"), full_page=True)
+        assert not errors
