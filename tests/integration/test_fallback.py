@@ -15,7 +15,6 @@ import time
 
 import aiohttp
 import pytest
-from aiortc.mediastreams import MediaStreamTrack
 
 import media.fallback
 from media.fallback import FallbackPolicy
@@ -26,20 +25,10 @@ from signalling import protocol as p
 from signalling.client import Client, PacketRecord
 from signalling.impairment import Impairment, LinkProfile
 from tests.conftest import RunningNode
+from tests.integration.test_congestion import drain
 
 LINK = LinkProfile(rate_kbps=150, queue_packets=32)
 RETRY_S = 4.0
-
-
-async def drain(learner: Client) -> None:
-    while (downlink := learner.downlink_from("tutor")) is None or len(downlink.tracks) < 2:
-        await asyncio.sleep(0.05)
-
-    async def read(track: MediaStreamTrack) -> None:
-        while True:
-            await track.recv()
-
-    await asyncio.gather(*(read(track) for track in downlink.tracks.values()))
 
 
 async def metric(node: RunningNode, name: str) -> float:
