@@ -26,7 +26,6 @@ from .aiortc_compat import drive
 from .bandwidth import BitrateCap, Remb
 from .counters import ForwardingCounters
 from .downlink import DownTrack
-from .fallback import Change
 from .fastpath import SourcePacket, ntp_now
 from .ids import Identity, Kind, PublicationId
 from .keyframes import KeyframeThrottle
@@ -84,7 +83,7 @@ class Feed:
         )
         self._send_rtcp: SendRtcp | None = None  # the receiver's own, unwrapped
         self._remb_ssrcs: list[int] = []  # the media the uplink REMB is about
-        # audio-only fallback (video): the rate forwarded, looked at every FALLBACK_CHECK_S
+        # audio-only fallback (video): the rate forwarded, measured every FALLBACK_CHECK_S
         self.video_bps = 0.0
         self._bytes = 0
         self._next_check: float | None = None
@@ -191,7 +190,7 @@ class Feed:
             if self._next_check is None:
                 self._next_check = now + FALLBACK_CHECK_S
             elif now >= self._next_check:
-                self._check_fallback(now)
+                self._measure(now)
         # everything that does not depend on the subscriber is done once, here
         keyframe = self.kind is Kind.VIDEO and vp8_starts_keyframe(packet.payload)
         source = SourcePacket(packet, keyframe, ntp_now())
@@ -204,29 +203,20 @@ class Feed:
         counters.packets_forwarded += forwarded
         counters.bytes_forwarded += sent
 
-    def _check_fallback(self, now: float) -> None:
-        """Measure the video's rate; pause or resume subscribers whose link cannot carry it
-        (media/fallback.py). A paused subscriber no longer holds the publisher back."""
-        assert self._next_check is not None and self.bitrate_cap is not None
+    def _measure(self, now: float) -> None:
+        """The video's rate forwarded to each subscriber (bit/s, smoothed), for the
+        audio-only fallback (`RoomMedia.check_fallback`)."""
+        assert self._next_check is not None
         elapsed = now - self._next_check + FALLBACK_CHECK_S
         rate = self._bytes * 8 / elapsed if elapsed > 0 else 0.0
         self.video_bps = rate if not self.video_bps else 0.5 * self.video_bps + 0.5 * rate
         self._bytes = 0
         self._next_check = now + FALLBACK_CHECK_S
-        for down_track in self.down_tracks:
-            fallback = down_track.fallback
-            if fallback is None:
-                continue
-            change = fallback.check(0.0 if self.muted else self.video_bps, now)
-            if change is None:
-                continue
-            down_track.apply_pause()
-            if change is Change.PAUSE:
-                self._counters.video_fallbacks += 1
-                self._send_remb(self.bitrate_cap.forget(down_track, now))
-            log.info("subscriber_video_" + ("paused" if change is Change.PAUSE else "resumed"),
-                     publication=self.publication_id, reason="bandwidth",
-                     video_kbps=round(self.video_bps / 1000), retry_s=fallback.retry)
+
+    def drop_estimate(self, down_track: DownTrack, now: float) -> None:
+        """A subscriber whose video is paused no longer holds the publisher back."""
+        if self.bitrate_cap is not None:
+            self._send_remb(self.bitrate_cap.forget(down_track, now))
 
     def set_muted(self, muted: bool) -> None:
         self.muted = muted

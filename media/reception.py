@@ -51,8 +51,9 @@ MAX_SPAN = 3000
 BASE_WINDOW_S = 10.0
 DELAY_SAMPLES = 128
 MAX_DELAY_S = 1.0
-DELAY_DECAY_S = 0.001
-"""How much the playout delay may shrink per frame (it grows at once)."""
+DELAY_DECAY_PER_S = 0.1
+"""How fast the playout delay may shrink (s per s; it grows at once), as Chrome's timing
+moves its current delay at most 100 ms per second."""
 
 
 def unwrap(value: int, reference: int, bits: int) -> int:
@@ -121,6 +122,7 @@ class Playout:
         self._offsets: deque[tuple[float, float]] = deque()  # (arrival, offset), rising
         self._lateness: deque[float] = deque(maxlen=DELAY_SAMPLES)
         self._last_due = -math.inf
+        self._last_schedule: float | None = None
 
     def _seconds(self, timestamp: int) -> float:
         if self._ts_ref is None:
@@ -151,10 +153,12 @@ class Playout:
         ordered = sorted(self._lateness)
         late = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
         wanted = min(MAX_DELAY_S, self.min_delay + max(0.0, late) + self.round_trip)
+        elapsed = 0.0 if self._last_schedule is None else max(0.0, now - self._last_schedule)
+        self._last_schedule = now
         if wanted >= self.own_delay:
             self.own_delay = wanted
         else:
-            self.own_delay = max(wanted, self.own_delay - DELAY_DECAY_S)
+            self.own_delay = max(wanted, self.own_delay - DELAY_DECAY_PER_S * elapsed)
         due = max(base + media + self.sync.delay, self._last_due)
         self._last_due = due
         return due
@@ -256,16 +260,18 @@ class VideoAssembler:
         return due
 
     def _give_up(self, now: float) -> None:
-        """Skip the hole at the head when NACKs cannot fill it any more."""
-        head = self._missing.get(self._next)
-        if head is None:
+        """Skip the oldest hole when NACKs cannot fill it any more: the frame it is in is
+        dropped, and the frames after it wait for a keyframe."""
+        if not self._missing:
             return
-        exhausted = (head.retries >= MAX_NACK_RETRIES and head.sent_at is not None
-                     and now - head.sent_at >= self._interval())
-        if not exhausted and now - head.first_at < GIVE_UP_S:
+        gap = min(self._missing)
+        missing = self._missing[gap]
+        exhausted = (missing.retries >= MAX_NACK_RETRIES and missing.sent_at is not None
+                     and now - missing.sent_at >= self._interval())
+        if not exhausted and now - missing.first_at < GIVE_UP_S:
             return
-        later = [seq for seq in self._packets if seq > self._next]
-        self._drop_before(min(later) if later else self._highest_plus_one())
+        starts = [seq for seq, s in self._packets.items() if seq > gap and s.packet.frame_start]
+        self._drop_before(min(starts) if starts else self._highest_plus_one())
         self.need_keyframe = True
         self.gaps_given_up += 1
 

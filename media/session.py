@@ -19,6 +19,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from .counters import ForwardingCounters
 from .downlink import DownTrack, ForwardingSender
 from .errors import ErrorCode, MediaError
+from .fallback import Change, StreamView, VideoBudget
 from .feed import Feed
 from .ids import DownlinkId, Identity, Kind, PublicationId, RoomId
 from .peer import PeerConfig, announce, restrict_codecs
@@ -75,6 +76,7 @@ class RoomMedia:
         self.uplinks: dict[Identity, RTCPeerConnection] = {}
         self.downlinks: dict[DownlinkId, Downlink] = {}
         self._ids = itertools.count(1)
+        self._budgets: dict[Identity, VideoBudget] = {}  # audio-only fallback, per subscriber
 
     # --- publishing -------------------------------------------------------------------
 
@@ -151,6 +153,38 @@ class RoomMedia:
             if key not in have:
                 offers.append(await self._open_downlink(key[0], key[1], kinds))
         return offers, closed
+
+    def check_fallback(self, now: float, is_tutor: Callable[[Identity], bool]) -> None:
+        """Run each subscriber's `VideoBudget` (media/fallback.py) over its videos."""
+        by_subscriber: dict[Identity, list[StreamView]] = {}
+        for downlink in self.downlinks.values():
+            track = downlink.tracks.get(Kind.VIDEO)
+            if track is None or track.fallback is None or track.feed is None:
+                continue
+            feed = track.feed
+            rate = 0.0 if feed.muted else feed.video_bps
+            by_subscriber.setdefault(downlink.subscriber, []).append(
+                StreamView(track, is_tutor(downlink.publisher), rate, track.fallback))
+        for subscriber, streams in by_subscriber.items():
+            budget = self._budgets.setdefault(subscriber, VideoBudget())
+            for key, change in budget.check(streams, now):
+                if not isinstance(key, DownTrack):
+                    continue
+                down = key
+                down.apply_pause()
+                if down.feed is None:
+                    continue
+                if change is Change.PAUSE:
+                    self.counters.video_fallbacks += 1
+                    down.feed.drop_estimate(down, now)
+                log.info("subscriber_video_" + ("paused" if change is Change.PAUSE else
+                                                "resumed"),
+                         room=self.room_id, subscriber=subscriber,
+                         publication=down.feed.publication_id, reason="bandwidth",
+                         video_kbps=round(down.feed.video_bps / 1000),
+                         retry_s=down.fallback.retry if down.fallback else None)
+        for gone in [s for s in self._budgets if s not in by_subscriber]:
+            del self._budgets[gone]
 
     def video_paused(self) -> dict[DownlinkId, tuple[Identity, Identity, bool]]:
         """Per downlink with video: (subscriber, publisher, paused by the audio-only

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import structlog
 
 from media.errors import MediaError
-from media.ids import DownlinkId, Identity, Kind, LeaveReason, PublicationId, RoomId
+from media.ids import DownlinkId, Identity, Kind, LeaveReason, PublicationId, Role, RoomId
 from media.room import Grants, Room, RoomEvent
 from media.sdp_policy import inspect_offer
 from media.session import RoomMedia
@@ -177,9 +177,10 @@ class RoomHub:
                         conn.send(message)
         return reports
 
-    async def tell_video_paused(self) -> None:
-        """Tell subscribers whose video the audio-only fallback paused or resumed."""
+    async def tell_video_paused(self, now: float) -> None:
+        """Run the audio-only fallback; tell subscribers whose video it paused or resumed."""
         async with self.lock:
+            self.media.check_fallback(now, self._is_tutor)
             states = self.media.video_paused()
             for downlink_id in [d for d in self._video_paused if d not in states]:
                 del self._video_paused[downlink_id]
@@ -190,6 +191,10 @@ class RoomHub:
                 conn = self.connections.get(subscriber)
                 if conn is not None:
                     conn.send(p.VideoPaused(publisher=publisher, paused=paused))
+
+    def _is_tutor(self, identity: Identity) -> bool:
+        participant = self.room.participants.get(identity)
+        return participant is not None and participant.role is Role.TUTOR
 
     async def _remove(self, identity: Identity, reason: LeaveReason) -> None:
         self.quality.pop(identity, None)

@@ -77,7 +77,7 @@ class Node:
         s = self.settings
         for hub in list(self.hubs.values()):
             await hub.check_presence(now, s.stall_video_s, s.stall_audio_s)
-            await hub.tell_video_paused()
+            await hub.tell_video_paused(now)
         if now - self._last_quality >= s.quality_interval_s:
             self._last_quality = now
             for hub in list(self.hubs.values()):

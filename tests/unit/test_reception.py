@@ -188,10 +188,16 @@ def test_playout_delay_shrinks_slowly() -> None:
     video.on_arrival(0, 0.0)
     video.schedule(0, 0.3)
     assert video.own_delay == pytest.approx(0.31)
-    for i in range(1, 200):
+    for i in range(1, 51):  # on time from now on
         video.on_arrival(i * FRAME_TS, i / 30)
         video.schedule(i * FRAME_TS, i / 30)
-    assert 0.01 < video.own_delay < 0.31  # the late frame left the window only recently
+    # the lone late frame stopped counting once 20 frames were in the window (0.67 s);
+    # since then the delay has shrunk at 0.1 s per second
+    assert video.own_delay == pytest.approx(0.31 - 0.1 * (50 - 20) / 30, abs=0.01)
+    for i in range(51, 150):
+        video.on_arrival(i * FRAME_TS, i / 30)
+        video.schedule(i * FRAME_TS, i / 30)
+    assert video.own_delay == pytest.approx(0.01)
 
 
 def test_due_times_never_go_backwards() -> None:
@@ -218,3 +224,31 @@ def test_audio_plays_in_order_and_skips_a_hole_when_the_next_packet_is_due() -> 
     assert audio.skipped == 1
     audio.on_packet(packet(2), 0.07)  # too late: ignored
     assert audio.poll(1.0).frames == []
+
+
+def test_a_keyframe_with_a_hole_that_is_never_repaired_does_not_block_the_next_one() -> None:
+    video = VideoAssembler(Playout(90_000))
+    video.round_trip = 0.05
+    feed(video, frame(100, 0, packets=3, key=True), 0.0, skip=frozenset({101}))
+    t = 0.0
+    played: list[int] = []
+    while t < 1.5:
+        played += [f.data[0] for f in video.poll(t).frames]
+        t = round(t + 0.01, 6)
+    assert played == [] and video.gaps_given_up == 1
+    feed(video, frame(103, 1), 1.5)  # a delta frame: still waiting for a keyframe
+    feed(video, frame(105, 2, key=True), 1.5)
+    assert [f.data[0] for f in video.poll(1.5).frames + video.poll(3.0).frames] == [2]
+
+
+def test_a_hole_inside_a_delta_frame_is_given_up_too() -> None:
+    video = VideoAssembler(Playout(90_000))
+    feed(video, frame(100, 0, key=True), 0.0)
+    video.poll(0.0)
+    feed(video, frame(102, 1, packets=3), 0.033, skip=frozenset({103}))  # middle packet
+    feed(video, frame(105, 2), 0.066)
+    t = 0.033
+    while t < 1.2:
+        video.poll(t)
+        t = round(t + 0.01, 6)
+    assert video.gaps_given_up == 1 and video.need_keyframe
