@@ -191,10 +191,10 @@ def test_playout_delay_shrinks_slowly() -> None:
     for i in range(1, 51):  # on time from now on
         video.on_arrival(i * FRAME_TS, i / 30)
         video.schedule(i * FRAME_TS, i / 30)
-    # the lone late frame stopped counting once 20 frames were in the window (0.67 s);
-    # since then the delay has shrunk at 0.1 s per second
-    assert video.own_delay == pytest.approx(0.31 - 0.1 * (50 - 20) / 30, abs=0.01)
-    for i in range(51, 150):
+    # the lone late frame stopped counting once 20 frames were in the window; since
+    # then the delay has shrunk by 1 ms a frame
+    assert video.own_delay == pytest.approx(0.31 - 0.001 * (50 - 19), abs=0.002)
+    for i in range(51, 400):
         video.on_arrival(i * FRAME_TS, i / 30)
         video.schedule(i * FRAME_TS, i / 30)
     assert video.own_delay == pytest.approx(0.01)
