@@ -57,7 +57,6 @@ class ReceivePipeline:
         self._ssrc: int | None = None
         self._wake = asyncio.Event()
         self._task = asyncio.ensure_future(self._run())
-        self.capacity = 512  # read by nobody, kept for code that inspects jitter buffers
 
     # --- the jitter buffer's interface, called by the receiver --------------------------
 

@@ -89,8 +89,6 @@ class _Discard:
     """Stands in for a receiver's jitter buffer: the packets were counted (RTCP, REMB,
     NACK happen before it), nothing is decoded."""
 
-    capacity = 512
-
     def add(self, packet: Any) -> tuple[bool, None]:
         return False, None
 
