@@ -15,6 +15,13 @@ from .units import jitter_ms
 from .window import LossWindow
 
 WINDOW_MS = 5_000.0
+UP_STALL_MS = 2_000.0
+"""No new packet from a publisher for this long: its upstream media stopped."""
+DOWN_STALL_MS = 8_000.0
+"""No new receiver report for this long: downstream media stopped. Receiver reports are not
+sent on every quality update: aiortc sends one every 0.5-1.5 s, Chrome every 1 s for video
+and 5 s for audio, each randomised by ±50%, so an audio-only subscriber may be silent for
+7.5 s while all is well."""
 
 
 @dataclass(frozen=True)
@@ -51,18 +58,22 @@ class QualityReport:
 
 @dataclass
 class _Side:
+    stall_ms: float
     loss: LossWindow = field(default_factory=lambda: LossWindow(WINDOW_MS))
     received: int | None = None
+    changed_ms: float = 0.0
 
     def update(self, now_ms: float, streams: list[StreamCounters]) -> tuple[Direction, bool]:
-        """Figures for this direction and whether media arrived since the last update."""
+        """Figures for this direction and whether media arrived within `stall_ms`."""
         if not streams:
             self.received = None
             return Direction(), True
         received = sum(s.packets_received for s in streams)
         self.loss.add(now_ms, sum(s.packets_lost for s in streams), received)
-        flowing = self.received is None or received != self.received
+        if self.received is None or received != self.received:
+            self.changed_ms = now_ms
         self.received = received
+        flowing = now_ms - self.changed_ms < self.stall_ms
         rtts = [s.rtt_s for s in streams if s.rtt_s is not None and s.rtt_s >= 0]
         return Direction(
             loss=self.loss.loss(now_ms),
@@ -74,8 +85,8 @@ class _Side:
 class ParticipantQuality:
     def __init__(self) -> None:
         self.scorer = QualityScorer()
-        self._up = _Side()
-        self._down = _Side()
+        self._up = _Side(UP_STALL_MS)
+        self._down = _Side(DOWN_STALL_MS)
         self._reported: Quality | None = None
 
     def update(

@@ -49,12 +49,35 @@ def test_heavy_loss_downstream_falls_fast_and_recovers_slowly() -> None:
     assert report.quality is Quality.EXCELLENT
 
 
-def test_media_that_stops_is_lost() -> None:
+def test_upstream_media_that_stops_for_two_seconds_is_lost() -> None:
     q = ParticipantQuality()
     q.update(0.0, [video(0)], [])
-    q.update(1000.0, [video(100)], [])
-    report = q.update(2000.0, [video(100)], [])
+    assert q.update(1000.0, [video(100)], []).quality is Quality.EXCELLENT
+    assert q.update(2000.0, [video(100)], []).quality is Quality.EXCELLENT  # 1 s: not yet
+    report = q.update(3000.0, [video(100)], [])
     assert report.quality is Quality.LOST and report.changed
+
+
+def test_receiver_reports_slower_than_the_updates_are_not_a_loss_of_media() -> None:
+    # Chrome reports on audio every 5 s ±50%; aiortc every 0.5-1.5 s. Updates every second
+    # see the same counters several times in a row; that is not "media stopped".
+    q = ParticipantQuality()
+    up, down = 0, 0
+    for second in range(60):
+        up += 50
+        if second % 7 == 0:  # a receiver report every 7 s
+            down = up
+        report = q.update(1000.0 * second, [video(up)], [video(down)])
+        assert report.quality is (Quality.EXCELLENT if second else None), second
+
+
+def test_receiver_reports_that_stop_for_eight_seconds_are_lost() -> None:
+    q = ParticipantQuality()
+    q.update(0.0, [video(0)], [video(0)])
+    q.update(1000.0, [video(50)], [video(50)])
+    qualities = [q.update(1000.0 * s, [video(50 * s)], [video(50)]).quality
+                 for s in range(2, 10)]
+    assert qualities == [Quality.EXCELLENT] * 7 + [Quality.LOST]
 
 
 def test_a_negative_round_trip_time_is_ignored() -> None:
