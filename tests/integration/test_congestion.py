@@ -27,7 +27,12 @@ from signalling.impairment import Impairment, LinkProfile
 from tests.conftest import RunningNode
 
 LINK = LinkProfile(rate_kbps=500, queue_packets=32)
-RUN_S = 11.0  # the node's own estimate ramps ~8 %/s: well above 500 kbps by then
+RAMP_TO = 700_000
+"""Without the cap, the window starts once the tutor's target passes this (the node's own
+estimate ramps ~8 %/s from 500 kbps: about 5 s on a quiet machine, longer on a loaded one,
+where the loopback uplink itself sees queueing delay and the estimate may dip first)."""
+MIN_RUN_S = 7.0
+MAX_RUN_S = 40.0
 WINDOW_S = 4.0  # loss and targets are read over the last seconds of the run
 
 
@@ -55,7 +60,10 @@ async def drain(learner: Client) -> None:
     await asyncio.gather(*(read(track) for track in downlink.tracks.values()))
 
 
-async def run(node: RunningNode, room: str) -> Outcome:
+async def run(node: RunningNode, room: str, ramp_to: int | None, before_s: float
+              ) -> tuple[Outcome, float]:
+    """Publish, wait `before_s` (and, if `ramp_to`, until the tutor's target reaches it),
+    then read the window. Returns the outcome and how long the wait before it was."""
     tutor = Client(node.url, room, node.token(room, "tutor", Role.TUTOR))
     link = Impairment(inbound=LINK, seed=4)
     learner = Client(node.url, room, node.token(room, "learner", Role.LEARNER), impairment=link)
@@ -67,7 +75,15 @@ async def run(node: RunningNode, room: str) -> Outcome:
         assert tutor.uplink is not None
         sender = next(s for s in tutor.uplink.getSenders() if s.kind == Kind.VIDEO)
         reader = asyncio.ensure_future(drain(learner))
-        await asyncio.sleep(RUN_S - WINDOW_S)
+        start = time.monotonic()
+        deadline = start + MAX_RUN_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            target = encoder_target(sender)
+            ramped = ramp_to is None or (target is not None and target >= ramp_to)
+            if ramped and time.monotonic() - start >= before_s:
+                break
+        waited = time.monotonic() - start
         dropped, passed = link.dropped_in, link.passed_in
         targets: list[int] = []
         end = time.monotonic() + WINDOW_S
@@ -78,7 +94,7 @@ async def run(node: RunningNode, room: str) -> Outcome:
             targets.append(target)
         dropped, passed = link.dropped_in - dropped, link.passed_in - passed
         assert passed > 200, "hardly any media reached the learner"
-        return Outcome(targets, dropped / (dropped + passed), dropped + passed)
+        return Outcome(targets, dropped / (dropped + passed), dropped + passed), waited
     finally:
         if reader is not None:
             reader.cancel()
@@ -92,10 +108,12 @@ async def test_a_learner_on_a_500_kbps_link_slows_the_tutor_encoder_and_stops_lo
     node: RunningNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(media.bandwidth, "DEFAULT_POLICY", CapPolicy(enabled=False))
-    without = await run(node, "cc-off")
+    without, waited = await run(node, "cc-off", RAMP_TO, MIN_RUN_S)
     monkeypatch.setattr(media.bandwidth, "DEFAULT_POLICY", CapPolicy())
-    capped = await run(node, "cc-on")
+    # the capped run gets at least as long to ramp as the uncapped one needed
+    capped, _ = await run(node, "cc-on", None, waited)
     report = (
+        f"window after {waited:.1f} s; "
         f"without cap: target {min(without.targets)}..{max(without.targets)} bps, "
         f"loss {without.loss:.1%} of {without.datagrams}; "
         f"with cap: target {min(capped.targets)}..{max(capped.targets)} bps, "
@@ -103,7 +121,7 @@ async def test_a_learner_on_a_500_kbps_link_slows_the_tutor_encoder_and_stops_lo
     )
     print(report)
     # unconstrained, the tutor follows the clean uplink past what the learner can take...
-    assert max(without.targets) >= 650_000, report
+    assert max(without.targets) >= RAMP_TO, report
     assert without.loss > 0.30, report
     # ...with the learner's REMB passed on, it stays below the learner's 500 kbps link
     assert max(capped.targets) < 500_000, report
