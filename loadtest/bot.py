@@ -54,6 +54,7 @@ class Reporter:
             with contextlib.suppress(Exception):
                 dtls = pc.getTransceivers()[0].receiver.transport
                 if dtls.state == "connected":
+                    assert dtls._ssl is not None
                     return str(dtls._ssl.get_selected_srtp_profile().decode())
         return None
 

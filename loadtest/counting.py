@@ -12,6 +12,7 @@ sees the media it sends no NACK, PLI or REMB (it is a load, not a quality probe)
 
 from __future__ import annotations
 
+import builtins
 import re
 import struct
 from collections.abc import Callable
@@ -57,7 +58,7 @@ class PacketCounter:
     bytes: int = 0
     streams: dict[int, _Stream] = field(default_factory=dict)
 
-    def on_datagram(self, data: bytes) -> None:
+    def on_datagram(self, data: builtins.bytes) -> None:
         second = data[1]
         kind, rtx = self.kinds.get(second & 0x7F, ("", False))
         self.bytes += len(data)

@@ -23,17 +23,19 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8080
-    public_url: str = Field("", description="Base URL clients use, for join links")
+    public_url: str = Field(default="", description="Base URL clients use, for join links")
     data_dir: Path = Path("var")
-    token_secret: str = Field("", description="HS256 secret; read or created in data_dir")
-    api_key: str = Field("", description="Admin API key; read or created in data_dir")
+    token_secret: str = Field(default="", description="HS256 secret; read or created in data_dir")
+    api_key: str = Field(default="", description="Admin API key; read or created in data_dir")
     token_ttl_s: int = 3600
     max_participants: int = 8
     room_empty_grace_s: float = 30.0
-    reconnect_grace_s: float = Field(60.0, description="A lost participant's seat is held")
-    stall_video_s: float = Field(2.0, description="No video this long: reconnecting")
-    quality_interval_s: float = Field(1.0, description="How often connection quality is scored")
-    stall_audio_s: float = Field(5.0, description="No audio (audio-only) this long, allows DTX")
+    reconnect_grace_s: float = Field(default=60.0, description="A lost participant's seat is held")
+    stall_video_s: float = Field(default=2.0, description="No video this long: reconnecting")
+    quality_interval_s: float = Field(
+        default=1.0, description="How often connection quality is scored")
+    stall_audio_s: float = Field(
+        default=5.0, description="No audio (audio-only) this long, allows DTX")
     auto_create_rooms: bool = True
     max_message_bytes: int = 64 * 1024
     join_timeout_s: float = 10.0
@@ -43,8 +45,8 @@ class Settings(BaseSettings):
     announced_address: str = ""
     ice_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_json: bool = False
-    uvloop: bool = Field(False, description="Run the node's event loop on uvloop (measured in "
-                         "docs/performance.md)")
+    uvloop: bool = Field(default=False, description="Run the node's event loop on uvloop "
+                         "(measured in docs/performance.md)")
     dev: bool = False
 
     @field_validator("ice_host_addresses", "ice_servers", mode="before")

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import av
+import numpy.typing as npt
 from playwright.async_api import Page, expect
 
 from media.clip import Clip
@@ -84,7 +85,8 @@ async def loudest_audio(downlink: RemoteDownlink, seconds: float) -> tuple[int, 
         assert isinstance(frame, av.AudioFrame)
         frames += 1
         rate = frame.sample_rate
-        peak = max(peak, int(abs(frame.to_ndarray()).max()))
+        samples: npt.NDArray[Any] = frame.to_ndarray()
+        peak = max(peak, int(abs(samples).max()))
     return frames, rate, peak
 
 

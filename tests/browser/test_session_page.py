@@ -11,9 +11,9 @@ from playwright.async_api import Page, expect
 from pydantic import BaseModel, ConfigDict
 
 from media.clip import Clip
-from media.ids import Kind, Role
+from media.ids import Identity, Kind, Role, RoomId
 from signalling import protocol as p
-from signalling.client import Client
+from signalling.client import Client, RemoteDownlink
 from signalling.keys import NODE
 from tests.browser.helpers import (
     ROOM,
@@ -207,8 +207,9 @@ async def test_presence_and_recording_events_update_the_page_and_unknown_ones_ar
         await expect(announcements).to_contain_text("Sam is back.")
 
         # through the real socket: recording events, and one no version of the page knows
-        connection = node.app[NODE].hubs[ROOM].connections["maya"]
-        connection.send(NodeEvent(type="something_from_the_future", detail={"x": 1}))  # type: ignore[arg-type]
+        connection = node.app[NODE].hubs[RoomId(ROOM)].connections[Identity("maya")]
+        connection.send(NodeEvent.model_validate(  # type: ignore[arg-type]
+            {"type": "something_from_the_future", "detail": {"x": 1}}))
         connection.send(NodeEvent(type="recording_started"))  # type: ignore[arg-type]
         banner = page.locator("#recording-banner")
         await expect(banner).to_be_visible()
@@ -251,7 +252,7 @@ async def test_lost_connections_show_reconnecting_and_the_page_takes_its_seat_ba
         page = await new_page()
         await join(page, join_url(node, "maya", Role.LEARNER, name="Maya"))
         await expect(tile(page, "tutor")).to_have_attribute("data-camera", "on")
-        downlink = await tutor.wait_for(downlink_with_tracks("maya"))
+        downlink: RemoteDownlink = await tutor.wait_for(downlink_with_tracks("maya"))
         await page.get_by_role("button", name="Turn camera off").click()
         await tutor.wait_for(lambda c: video_muted(c, "maya") is True)
         banner = page.locator("#reconnecting-banner")
@@ -266,7 +267,8 @@ async def test_lost_connections_show_reconnecting_and_the_page_takes_its_seat_ba
         )
 
         # 1. the node's end of the WebSocket drops
-        node.app[NODE].hubs[ROOM].connections["maya"].close(1011, "test: connection lost")
+        node.app[NODE].hubs[RoomId(ROOM)].connections[Identity("maya")].close(
+            1011, "test: connection lost")
         await page.wait_for_function("() => window.bannerShown === true", timeout=5000)
         await expect(alerts).to_contain_text("Connection lost. Reconnecting…")
         await expect(alerts).to_contain_text("Reconnected.", timeout=15_000)
@@ -288,7 +290,7 @@ async def test_lost_connections_show_reconnecting_and_the_page_takes_its_seat_ba
         # 2. the page's publish connection stops working (its node end goes away): nothing
         # arrives on it any more, and after 2 s the page rebuilds everything
         await page.evaluate("window.bannerShown = false")
-        await node.app[NODE].hubs[ROOM].media.uplinks["maya"].close()
+        await node.app[NODE].hubs[RoomId(ROOM)].media.uplinks[Identity("maya")].close()
         await page.wait_for_function("() => window.bannerShown === true", timeout=8000)
         await expect(alerts.locator("p", has_text="Reconnected.")).to_have_count(2,
                                                                             timeout=15_000)

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from media.clip import Clip, ClipTrack
-from media.ids import Kind, Role
+from media.ids import Identity, Kind, Role, RoomId
 from signalling.client import Client, ClientError
 from signalling.keys import NODE
 from signalling.tokens import TokenGrants, mint
@@ -34,7 +34,7 @@ async def healthy_room(node: RunningNode, clip: Clip) -> AsyncIterator[tuple[Cli
     # the node still serves the room: media flows and requests are answered
     await frame_numbers(downlink, 10)
     await tutor.request(__import__("signalling.protocol", fromlist=["Ping"]).Ping(id="still"))
-    assert set(node.app[NODE].hubs[ROOM].connections) == {"tutor", "learner"}
+    assert set(node.app[NODE].hubs[RoomId(ROOM)].connections) == {"tutor", "learner"}
     await tutor.close()
     await learner.close()
 
@@ -123,7 +123,7 @@ async def test_bad_tokens_are_refused(
         await expect_closed(ws, expected[case][1])
     finally:
         await session.close()
-    assert "mallory" not in node.app[NODE].hubs[ROOM].connections
+    assert "mallory" not in node.app[NODE].hubs[RoomId(ROOM)].connections
 
 
 async def test_full_room_refuses_the_next_participant(node: RunningNode, clip: Clip) -> None:
@@ -177,7 +177,7 @@ async def test_publish_without_grant_and_bad_sdp(
             await observer.request(p.Mute(id="m", kind=Kind.VIDEO, muted=True))
         assert refused.value.code == "not_published"
         # the tutor's publication survived its bad re-publish attempts
-        assert set(node.app[NODE].hubs[ROOM].room.get("tutor").publications) == {  # type: ignore[arg-type]
+        assert set(node.app[NODE].hubs[RoomId(ROOM)].room.get(Identity("tutor")).publications) == {
             Kind.AUDIO, Kind.VIDEO}
     finally:
         await observer.close()

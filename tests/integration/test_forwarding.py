@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
+from typing import Any
 
 import av
+import numpy.typing as npt
 import pytest
 
 from media.clip import Clip, ClipTrack, read_frame_number
-from media.ids import Kind, Role
+from media.ids import Kind, Role, RoomId
 from signalling import protocol as p
 from signalling.client import Client, RemoteDownlink
 from signalling.keys import NODE
@@ -50,7 +53,8 @@ async def audio_frames(downlink: RemoteDownlink, count: int, timeout: float = 10
         for _ in range(count):
             frame = await track.recv()
             assert isinstance(frame, av.AudioFrame)
-            if abs(frame.to_ndarray()).max() > 1000:
+            samples: npt.NDArray[Any] = frame.to_ndarray()
+            if abs(samples).max() > 1000:
                 loud += 1
     return loud
 
@@ -63,7 +67,7 @@ def advancing(numbers: list[int], clip: Clip) -> bool:
     )
 
 
-def has_tracks(publisher: str) -> object:
+def has_tracks(publisher: str) -> Callable[[Client], RemoteDownlink | None]:
     def check(client: Client) -> RemoteDownlink | None:
         downlink = client.downlink_from(publisher)
         if downlink is not None and len(downlink.tracks) == 2:
@@ -97,7 +101,7 @@ async def test_tutor_and_two_learners_see_and_hear_each_other(
                 # the first video packet the subscriber received starts a keyframe
                 video_packets = [r for r in downlink.packets[Kind.VIDEO] if r.size > 0]
                 assert video_packets[0].keyframe_start
-        assert len(node.app[NODE].hubs[ROOM].room) == 3
+        assert len(node.app[NODE].hubs[RoomId(ROOM)].room) == 3
     finally:
         for client in clients:
             await client.close()

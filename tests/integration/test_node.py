@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import aiortc
 import pytest
 
 import media.aiortc_compat as compat
 from media.clip import Clip, ClipTrack
-from media.ids import Role
+from media.ids import Role, RoomId
 from signalling import protocol as p
 from signalling.client import Client
 from signalling.keys import NODE
@@ -81,7 +82,7 @@ async def test_leave_tells_the_room_and_frees_the_seat(node: RunningNode, clip: 
     assert left[0].identity == "learner" and left[0].reason == "left"
     assert tutor.events_of(p.TrackUnpublished)
     await tutor.wait_for(lambda c: c.downlink_from("learner") is None)
-    assert set(node.app[NODE].hubs["l"].room.participants) == {"tutor"}
+    assert set(node.app[NODE].hubs[RoomId("l")].room.participants) == {"tutor"}
     await tutor.close()
 
 
@@ -105,6 +106,6 @@ async def test_self_check_fails_loudly_when_aiortc_internals_move(
     monkeypatch.setattr(compat, "SENDER_ATTRS", (*compat.SENDER_ATTRS, "_RTCRtpSender__gone"))
     with pytest.raises(compat.AiortcCompatError, match="__gone"):
         await compat.self_check()
-    monkeypatch.setattr(compat.aiortc, "__version__", "1.17.0")
+    monkeypatch.setattr(aiortc, "__version__", "1.17.0")
     with pytest.raises(compat.AiortcCompatError, match=r"1\.17\.0"):
         await compat.self_check()

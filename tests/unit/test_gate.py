@@ -127,7 +127,7 @@ def test_an_unknown_group_is_an_error() -> None:
 
 
 def test_a_p95_more_than_10_percent_and_the_floor_worse_than_the_baseline_fails() -> None:
-    base = {"P0": {"g2g_ms.p95": 100.0, "rtt_ms.p95": 10.0}}
+    base: dict[str, dict[str, float | None]] = {"P0": {"g2g_ms.p95": 100.0, "rtt_ms.p95": 10.0}}
     checks = compare("P0", {"g2g_ms.p95": 130.0, "rtt_ms.p95": 10.5}, base, THRESHOLDS)
     assert [(c.metric, c.passed) for c in checks] == [("g2g_ms.p95", False), ("rtt_ms.p95", True)]
     assert checks[0].level == "regression" and checks[0].fails
@@ -135,7 +135,7 @@ def test_a_p95_more_than_10_percent_and_the_floor_worse_than_the_baseline_fails(
 
 
 def test_noise_below_the_floor_or_the_limit_is_not_a_regression() -> None:
-    base = {"P0": {"g2g_ms.p95": 50.0, "rtt_ms.p95": 100.0}}
+    base: dict[str, dict[str, float | None]] = {"P0": {"g2g_ms.p95": 50.0, "rtt_ms.p95": 100.0}}
     checks = compare("P0", {"g2g_ms.p95": 65.0, "rtt_ms.p95": 109.0}, base, THRESHOLDS)
     assert all(c.passed for c in checks)  # +30% but only +15 ms; +9%
     assert compare("P2", {"g2g_ms.p95": 999.0}, base, THRESHOLDS) == []  # not in baseline
