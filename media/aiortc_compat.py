@@ -20,6 +20,7 @@ EXPECTED_VERSION = "1.16.0"
 
 RECEIVER_ATTRS = (
     "_RTCRtpReceiver__jitter_buffer",
+    "_RTCRtpReceiver__nack_generator",
     "_RTCRtpReceiver__codecs",
     "_RTCRtpReceiver__remote_streams",
     "_RTCRtpReceiver__rtcp_ssrc",

@@ -29,6 +29,7 @@ from .downlink import DownTrack
 from .fastpath import SourcePacket, ntp_now
 from .ids import Identity, Kind, PublicationId
 from .keyframes import KeyframeThrottle
+from .nacks import NackList
 from .rtp import vp8_starts_keyframe
 
 log = structlog.get_logger(__name__)
@@ -41,9 +42,9 @@ SendRtcp = Callable[[AnyRtcpPacket], Coroutine[Any, Any, None]]
 class PacketTap:
     """Stands in for aiortc's jitter buffer: hands every packet to the Feed, decodes nothing.
 
-    aiortc's receiver has already done REMB, receiver statistics, RTX unwrapping and NACK
-    generation when it calls `add()`; returning (False, None) means no PLI and no frame,
-    so the decoder thread stays idle.
+    aiortc's receiver has already done REMB, receiver statistics and RTX unwrapping when it
+    calls `add()` (NACKs are the Feed's: `media.nacks`); returning (False, None) means no
+    PLI and no frame, so the decoder thread stays idle.
     """
 
     def __init__(self, feed: Feed, receiver: RTCRtpReceiver) -> None:
@@ -87,6 +88,7 @@ class Feed:
         self.video_bps = 0.0
         self._bytes = 0
         self._next_check: float | None = None
+        self.nacks = NackList() if kind is Kind.VIDEO else None  # replaces aiortc's
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Take packets from this receiver from now on (a new publisher connection)."""
@@ -94,6 +96,9 @@ class Feed:
         self.source_ssrc = None
         self.last_packet_at = None
         receiver._RTCRtpReceiver__jitter_buffer = PacketTap(self, receiver)  # type: ignore[attr-defined]
+        if self.nacks is not None:
+            receiver._RTCRtpReceiver__nack_generator = None  # type: ignore[attr-defined]
+            self.nacks = NackList()  # a new connection numbers its packets afresh
         if self.bitrate_cap is not None:
             self._intercept_remb(receiver)
 
@@ -183,6 +188,9 @@ class Feed:
         self.last_packet_at = now
         counters = self._kind_counters
         counters.packets_received += 1
+        if self.nacks is not None:
+            self.nacks.on_packet(packet.sequence_number, now)
+            self._send_nacks(self.nacks.due(now))
         if not self.down_tracks:
             return
         if self.bitrate_cap is not None:
@@ -234,6 +242,14 @@ class Feed:
             drive(self.receiver._send_rtcp_pli(self.source_ssrc), self._background)
 
     def nack(self, sequence_numbers: list[int]) -> None:
+        """A subscriber asked for packets the node does not have: ask the publisher.
+
+        Not for video: the node's own NACK list already asks for every packet the node
+        misses, as long as it is worth asking (a subscriber would repeat a given-up one)."""
+        if self.nacks is None:
+            self._send_nacks(sequence_numbers)
+
+    def _send_nacks(self, sequence_numbers: list[int]) -> None:
         if not sequence_numbers or self.receiver is None or self.source_ssrc is None:
             return
         self._counters.nacks_sent_upstream += len(sequence_numbers)
