@@ -12,6 +12,7 @@ import bisect
 import functools
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal, TypeAlias
@@ -25,7 +26,10 @@ from av.video.frame import PictureType
 
 _Packet: TypeAlias = "av.Packet[Stream]"
 
-__all__ = ["Clip", "ClipTrack", "encode_clip", "is_vp8_keyframe", "read_frame_number"]
+__all__ = [
+    "Clip", "ClipTrack", "RenditionChoice", "encode_clip", "is_vp8_keyframe",
+    "read_frame_number",
+]
 
 VIDEO_TIME_BASE = Fraction(1, 90000)
 AUDIO_TIME_BASE = Fraction(1, 48000)
@@ -57,6 +61,11 @@ class Clip:
     def duration(self) -> float:
         """Video duration in seconds."""
         return self.frame_count / self.fps
+
+    @property
+    def video_bps(self) -> float:
+        """The video's mean bitrate as encoded (payload bits per second)."""
+        return 8.0 * sum(p.size for p in self.video) / self.duration
 
 
 def is_vp8_keyframe(payload: bytes) -> bool:
@@ -91,7 +100,8 @@ def _draw_frame(
     return av.VideoFrame.from_ndarray(planes, format="yuv420p")
 
 
-def _encode_video(frames: int, fps: int, width: int, height: int, bitrate: int) -> list[_Packet]:
+def _encode_video(frames: int, fps: int, width: int, height: int, bitrate: int, hold: int
+                  ) -> list[_Packet]:
     ctx = av.CodecContext.create("libvpx", "w")
     ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
     ctx.time_base = Fraction(1, fps)
@@ -109,7 +119,7 @@ def _encode_video(frames: int, fps: int, width: int, height: int, bitrate: int) 
     texture = np.random.default_rng(0).integers(16, 236, (height, 2 * width), dtype=np.uint16)
     packets: list[_Packet] = []
     for i in range(frames):
-        frame = _draw_frame(i, width, height, texture)
+        frame = _draw_frame(i // hold * hold, width, height, texture)
         frame.pts, frame.time_base = i, ctx.time_base
         frame.pict_type = PictureType.I if i == 0 else PictureType.NONE
         packets += ctx.encode(frame)
@@ -141,14 +151,20 @@ def encode_clip(
     width: int = 640,
     height: int = 480,
     video_bitrate: int = 1_000_000,
+    hold: int = 1,
 ) -> Clip:
-    """Encode (once per parameter set) a stamped VP8 + Opus clip."""
+    """Encode (once per parameter set) a stamped VP8 + Opus clip.
+
+    Each picture is held for `hold` frames: a lower picture rate at the same frame pacing,
+    as an encoder that drops frames to reach a low bitrate (the stamp is the picture's)."""
     if width < 160 or height < 120 or width % 2 or height % 2:
         raise ValueError("width/height must be even and at least 160x120")
     frames = round(seconds * fps)
     if not 1 <= frames <= 1 << 16 or fps <= 0:
         raise ValueError("need 1..65536 frames and fps > 0")
-    video = _encode_video(frames, fps, width, height, video_bitrate)
+    if hold < 1:
+        raise ValueError("hold must be at least 1")
+    video = _encode_video(frames, fps, width, height, video_bitrate, hold)
     if len(video) != frames:
         raise RuntimeError(f"libvpx returned {len(video)} packets for {frames} frames")
     keyframes = tuple(i for i, p in enumerate(video) if is_vp8_keyframe(bytes(p)))
@@ -179,13 +195,63 @@ def read_frame_number(frame: av.VideoFrame) -> int | None:
     return int("".join(str(b) for b in bits[1:].ravel()), 2)
 
 
-class ClipTrack(MediaStreamTrack):
-    """Replays a clip's packets in real time, re-stamped, looping forever."""
+UP_HOLD_S = 3.0
+"""A higher rendition is taken once the target has allowed it (with headroom) this long."""
+UP_HEADROOM = 1.2
 
-    def __init__(self, clip: Clip, kind: Literal["audio", "video"]) -> None:
+
+class RenditionChoice:
+    """Which of a ladder of renditions to send for a bitrate target (pure: time passed in).
+
+    Like an adaptive encoder: down at once when the target falls below the current
+    rendition's rate; up one step once the target has been at least 1.2 times the next
+    rendition's rate for 3 s. Rates are in bits per second, highest first.
+    """
+
+    def __init__(self, rates: Sequence[float]) -> None:
+        if not rates or list(rates) != sorted(rates, reverse=True):
+            raise ValueError("rates must be given highest first")
+        self.rates = list(rates)
+        self.current = 0
+        self._up_since: float | None = None
+
+    def update(self, target_bps: float, now: float) -> int:
+        """The rendition to send now, given the latest target."""
+        fits = next((i for i, rate in enumerate(self.rates) if rate <= target_bps),
+                    len(self.rates) - 1)
+        if fits > self.current:
+            self.current, self._up_since = fits, None
+        elif self.current > 0 and target_bps >= UP_HEADROOM * self.rates[self.current - 1]:
+            if self._up_since is None:
+                self._up_since = now
+            elif now - self._up_since >= UP_HOLD_S:
+                self.current, self._up_since = self.current - 1, None
+        else:
+            self._up_since = None
+        return self.current
+
+
+class ClipTrack(MediaStreamTrack):
+    """Replays a clip's packets in real time, re-stamped, looping forever.
+
+    Given several renditions of one clip (a video ladder), it follows a bitrate target
+    (`set_target_bitrate`, fed from the REMB the sender receives) as a browser's encoder
+    would, switching on the new rendition's keyframe.
+    """
+
+    def __init__(self, clip: Clip | Sequence[Clip], kind: Literal["audio", "video"]) -> None:
         super().__init__()
         if kind not in ("audio", "video"):
             raise ValueError(f"bad kind {kind!r}")
+        ladder = [clip] if isinstance(clip, Clip) else list(clip)
+        if not ladder:
+            raise ValueError("no clip given")
+        ladder.sort(key=lambda c: c.video_bps, reverse=True)
+        self._ladder = ladder
+        self._choice = RenditionChoice([c.video_bps for c in ladder])
+        self._target: float | None = None
+        self.switches = 0
+        clip = ladder[0]
         self.kind = kind
         video = kind == "video"
         self._packets = clip.video if video else clip.audio
@@ -207,6 +273,26 @@ class ClipTrack(MediaStreamTrack):
         if self.kind == "video":
             self._want_keyframe = True
 
+    def set_target_bitrate(self, bps: float) -> None:
+        """The bitrate the receiver side allows (REMB); used with a ladder of renditions."""
+        self._target = bps
+
+    @property
+    def rendition(self) -> int:
+        """Index of the rendition being sent, 0 = highest bitrate."""
+        return self._choice.current
+
+    def _follow_target(self, now: float) -> None:
+        if self.kind != "video" or len(self._ladder) < 2 or self._target is None:
+            return
+        before = self._choice.current
+        chosen = self._choice.update(self._target, now)
+        if chosen != before:
+            clip = self._ladder[chosen]
+            self._packets, self._keyframes = clip.video, clip.keyframes
+            self._index, self._want_keyframe = 0, False  # frame 0 is a keyframe
+            self.switches += 1
+
     async def recv(self) -> _Packet:
         """Return the next packet, paced from the first call; late callers skip slots."""
         if self.readyState != "live":
@@ -223,6 +309,7 @@ class ClipTrack(MediaStreamTrack):
             if self.readyState != "live":
                 raise MediaStreamError
         self._slot = slot
+        self._follow_target(time.monotonic())
         return self._emit(slot)
 
     def _emit(self, slot: int) -> _Packet:

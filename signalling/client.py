@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
 
 from media.ids import Kind
 from media.rtp import vp8_starts_keyframe
@@ -44,6 +44,22 @@ M = TypeVar("M", bound=p.ServerMessage)
 # The node closed us on purpose (replaced, room closed, refused): do not reconnect.
 FINAL_CLOSE_CODES = frozenset([1000, 4000, 4001, 4003, 4004, 4009, 4409, 4410])
 FINAL_ERRORS = frozenset(["bad_token", "token_expired", "wrong_room", "room_full"])
+
+
+def _pass_remb_to(sender: RTCRtpSender, set_target: Callable[[float], None]) -> None:
+    """Give a pre-encoded track the REMB its sender receives (aiortc passes REMB only to
+    its own encoder, and clamps it to that encoder's 250 kbps floor)."""
+    handle = sender._handle_rtcp_packet
+
+    async def handle_rtcp(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            with contextlib.suppress(ValueError):
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                if sender._ssrc in ssrcs:
+                    set_target(bitrate)
+        await handle(packet)
+
+    sender._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
 
 
 async def _close_keeping_tracks(pc: RTCPeerConnection) -> None:
@@ -177,6 +193,9 @@ class Client:
             request_keyframe = getattr(track, "request_keyframe", None)
             if request_keyframe is not None:
                 sender._send_keyframe = request_keyframe  # type: ignore[method-assign]
+            set_target = getattr(track, "set_target_bitrate", None)
+            if set_target is not None:
+                _pass_remb_to(sender, set_target)
         await pc.setLocalDescription(await pc.createOffer())
         self._watch_sockets(pc)
         reply = await self.request(p.Publish(id=next(self._ids), sdp=pc.localDescription.sdp))

@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the measured learner's receive pipeline: browser-like "
                              "(NACK retries, keyframe recovery, playout delay, lip sync) "
                              "or aiortc's own (browser)")
+    parser.add_argument("--encoder-floor", type=int, default=30, metavar="KBPS",
+                        help="lowest bitrate of the probe's VP8 encoder: 30 as Chrome's; "
+                             "250 is aiortc's own (30)")
     parser.add_argument("--quiet", action="store_true", help="only print the verdict")
 
 
@@ -81,6 +84,7 @@ def config_from(args: argparse.Namespace) -> GateConfig:
         psnr_every=args.psnr_every,
         retries=args.retries,
         receiver=args.receiver,
+        encoder_floor_kbps=args.encoder_floor,
     )
 
 
@@ -91,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         baseline = baseline_metrics(load_baseline(args.baseline)) if args.baseline else None
         if args.repeats < 1 or args.duration <= args.warmup:
             raise ValueError("need --repeats ≥ 1 and --duration > --warmup")
+        if not 10 <= args.encoder_floor <= 1500:
+            raise ValueError("--encoder-floor must be 10..1500 kbps")
         if args.url and not args.token_secret:
             raise ValueError("--url needs --token-secret")
     except (ValueError, OSError) as exc:

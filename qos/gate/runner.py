@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from media.clip import encode_clip
+import aiortc.codecs.vpx
+
+from media.clip import Clip, encode_clip
 from qos.probe_source import ProbeConfig
 
 from .aggregate import profile_metrics
@@ -26,6 +28,16 @@ __all__ = ["SCHEMA", "GateConfig", "judge", "overloaded", "rejudge", "run_gate"]
 
 SCHEMA = 1
 SCENARIOS = {"1:1": 1, "1:3": 3}
+LEARNER_LADDER = ((320, 240, 300_000, 1), (320, 240, 150_000, 1), (160, 120, 60_000, 1),
+                  (160, 120, 30_000, 2))
+"""The learners' video (width, height, target bps, frames per picture): pre-encoded
+renditions, cheap to send, that a learner moves between as the REMB it gets allows, as a
+browser's encoder lowers its bitrate, resolution and picture rate (as encoded: about 310,
+180, 65 and 40 kbps)."""
+
+
+def learner_ladder() -> list[Clip]:
+    return [encode_clip(4.0, 30, w, h, bps, hold) for w, h, bps, hold in LEARNER_LADDER]
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,9 @@ class GateConfig:
     """Extra attempts for a run that host stalls mostly disturbed (see `qos.gate.host`)."""
     receiver: str = "browser"
     """The subject's receive pipeline: "browser" (signalling/reception.py) or "aiortc"."""
+    encoder_floor_kbps: int = 30
+    """The lowest bitrate the tutor's probe encoder goes down to. Chrome's VP8 goes to
+    30 kbps; aiortc's stops at 250 kbps, below what P5 and a shared P4 link allow."""
 
     def run_config(self) -> RunConfig:
         if self.scenario not in SCENARIOS:
@@ -61,6 +76,8 @@ class GateConfig:
             "ice_addresses": list(self.ice_addresses), "seed": self.seed,
             "probe": asdict(self.probe), "psnr_every": self.psnr_every,
             "retries": self.retries, "receiver": self.receiver,
+            "encoder_floor_kbps": self.encoder_floor_kbps,
+            "learner_video_kbps": [bps // 1000 for _, _, bps, _ in LEARNER_LADDER],
         }
 
 
@@ -149,13 +166,15 @@ async def run_gate(
     run_config = config.run_config()
     report = GateReport(SCHEMA, thresholds.version, _now(), "", machine(), config.describe(),
                         known_gaps=thresholds.gap_reasons())
-    clip = encode_clip(4.0, 30, 320, 240, 300_000)  # the learners' media: cheap to send
+    clip = learner_ladder()
     if config.url:
         if not config.token_secret:
             raise ValueError("--url needs --token-secret (the node's LIVEROOM_TOKEN_SECRET)")
         node = GateNode.remote(config.url, config.token_secret, config.ice_addresses)
     else:
         node = await GateNode.local(config.ice_addresses)
+    floor, aiortc.codecs.vpx.MIN_BITRATE = aiortc.codecs.vpx.MIN_BITRATE, (
+        config.encoder_floor_kbps * 1000)  # read by every Vp8Encoder of this process
     try:
         for index, profile in enumerate(config.profiles):
             runs = []
@@ -186,6 +205,7 @@ async def run_gate(
                 if not check.passed:
                     progress(f"    [{check.level}] {check.message}")
     finally:
+        aiortc.codecs.vpx.MIN_BITRATE = floor
         try:
             await node.close()
         except Exception as exc:  # a background task of the node died during the gate

@@ -1,6 +1,7 @@
 """One run of one profile against a node: the IO side of the gate.
 
-A tutor publishes the probe (`qos.probe_tracks`), each learner publishes a cheap clip, and
+A tutor publishes the probe (`qos.probe_tracks`), each learner publishes a cheap clip (a
+ladder of pre-encoded renditions that follows the REMB it gets, as a browser's encoder), and
 the first learner (the *subject*) has its datagrams impaired both ways. Once a second the
 subject's figures are sampled: RTT of its uplink, jitter and loss of what it receives,
 MOS, and what the probe saw (new pictures, freezes, glass-to-glass latency). An outage or
@@ -16,7 +17,7 @@ import contextlib
 import secrets
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -168,7 +169,7 @@ class Session:
     """Clients, viewers and measurements of one run (use `run()` then `close()`)."""
 
     def __init__(self, node: GateNode, profile: Profile, repeat: int, seed: int,
-                 config: RunConfig, clip: Clip) -> None:
+                 config: RunConfig, clip: Sequence[Clip]) -> None:
         self.node, self.profile, self.repeat, self.seed = node, profile, repeat, seed
         self.config, self.clip = config, clip
         self.room = f"gate-{profile.name.replace(':', '-')}-{repeat}-{secrets.token_hex(3)}"
@@ -235,7 +236,7 @@ class Session:
         await self.tutor.publish([audio, video])
         for learner in self.learners:
             await learner.join()
-            tracks = [ClipTrack(self.clip, "audio"), ClipTrack(self.clip, "video")]
+            tracks = [ClipTrack(self.clip[0], "audio"), ClipTrack(self.clip, "video")]
             self._tracks += tracks
             await learner.publish(tracks)
         for learner in self.learners:
@@ -646,7 +647,7 @@ async def _sleep_until(when: float) -> None:
 
 
 async def run_once(node: GateNode, profile: Profile, repeat: int, seed: int,
-                   config: RunConfig, clip: Clip) -> RunResult:
+                   config: RunConfig, clip: Sequence[Clip]) -> RunResult:
     """One repeat of a profile; a run that cannot complete returns with `error` set."""
     session = Session(node, profile, repeat, seed, config, clip)
     try:

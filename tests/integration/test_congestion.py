@@ -128,3 +128,33 @@ async def test_a_learner_on_a_500_kbps_link_slows_the_tutor_encoder_and_stops_lo
     assert max(capped.targets) <= 0.6 * max(without.targets), report
     assert capped.loss < 0.05, report
     assert capped.loss < without.loss / 5, report
+
+
+async def test_a_learner_bot_on_a_slow_uplink_sends_a_lower_rendition(
+    node: RunningNode,
+) -> None:
+    """The REMB the node sends a publisher reaches a bot's pre-encoded clip ladder (the
+    gate's learners), which steps down until its 150 kbps uplink stops dropping."""
+    from media.clip import ClipTrack, encode_clip
+
+    ladder = [encode_clip(2.0, 30, 320, 240, 300_000), encode_clip(2.0, 30, 160, 120, 60_000),
+              encode_clip(2.0, 30, 160, 120, 30_000, hold=2)]
+    link = Impairment(outbound=LinkProfile(rate_kbps=150, queue_packets=32), seed=6)
+    learner = Client(node.url, "ladder", node.token("ladder", "learner", Role.LEARNER),
+                     impairment=link)
+    video = ClipTrack(ladder, "video")
+    try:
+        await learner.join()
+        await learner.publish([ClipTrack(ladder[0], "audio"), video])
+        deadline = time.monotonic() + 45.0
+        calm: list[tuple[int, int]] = []  # (rendition, datagrams dropped) of quiet 3 s spans
+        while time.monotonic() < deadline and not calm:
+            dropped = link.dropped_out
+            await asyncio.sleep(3.0)
+            if link.dropped_out - dropped < 5:
+                calm.append((video.rendition, link.dropped_out - dropped))
+        assert calm, f"the uplink was still dropping after 45 s (rendition {video.rendition})"
+        assert calm[0][0] > 0, "300 kbps cannot fit a 150 kbps link"
+        assert link.dropped_out > 0  # it did start above the link's rate
+    finally:
+        await learner.close()
