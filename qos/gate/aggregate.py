@@ -55,7 +55,9 @@ def _put(out: dict[str, float | None], name: str, values: list[float], *stats: s
 
 
 def _pct(part: float, whole: float) -> float | None:
-    return 100.0 * part / whole if whole > 0 else None
+    """`part` of `whole` in %. Losses are counted when sampled, so a hole that opened
+    before the measurement and was repaired during it subtracts: never below 0."""
+    return 100.0 * max(0.0, part) / whole if whole > 0 else None
 
 
 def profile_metrics(runs: list[RunResult]) -> dict[str, float | None]:

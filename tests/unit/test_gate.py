@@ -183,6 +183,13 @@ def test_repeats_are_pooled_and_host_stalls_left_out() -> None:
     assert m["errors"] == 0
 
 
+def test_holes_repaired_during_the_measurement_do_not_make_a_negative_loss() -> None:
+    # lost counts are taken when sampled: holes open at the start, filled later, subtract
+    m = profile_metrics([run(0, video_lost=-3, video_expected=1000, audio_lost=-1,
+                             audio_expected=500)])
+    assert m["loss_pct"] == 0.0 and m["audio_loss_pct"] == 0.0
+
+
 def test_disruptions_give_ttmr_seats_and_unrecovered_counts() -> None:
     def outage(ttmr: float | None, kept: bool = True) -> Disruption:
         return Disruption("outage", 3.0, 5.0, ttmr_s=ttmr, seat_kept=kept)
