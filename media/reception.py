@@ -54,11 +54,7 @@ MAX_DELAY_S = 1.0
 DELAY_DECAY_S = 0.001
 """How much the playout delay may shrink per frame (it grows at once). Faster (0.1 s per
 second, as Chrome's timing allows) let the A/V offset under 5% loss reach 250 ms in the
-gate (P2), so the delay stays up for longer after late frames..."""
-EXCESS_DECAY = 0.008
-"""...unless it is far above what the recent frames need: then it shrinks by this share of
-the excess per frame (a second left by a burst of loss at the start of a 1:3 P4 run halves
-in ~3 s at 30 fps; at 1 ms a frame it took 27 s, and glass-to-glass p95 was 1 s)."""
+gate (P2), so the delay stays up for longer after late frames."""
 
 
 def unwrap(value: int, reference: int, bits: int) -> int:
@@ -160,8 +156,7 @@ class Playout:
         if wanted >= self.own_delay:
             self.own_delay = wanted
         else:
-            shrink = max(DELAY_DECAY_S, EXCESS_DECAY * (self.own_delay - wanted))
-            self.own_delay = max(wanted, self.own_delay - shrink)
+            self.own_delay = max(wanted, self.own_delay - DELAY_DECAY_S)
         due = max(base + media + self.sync.delay, self._last_due)
         self._last_due = due
         return due
