@@ -86,7 +86,8 @@ def profile_metrics(runs: list[RunResult]) -> dict[str, float | None]:
     m["freezes_all_per_min"] = None if per_min is None else freezes * per_min
     _put(m, "psnr_db", [v for r in ok for v in r.psnr_db], "mean", "min")
     _put(m, "g2g_ms", [v for r in ok for v in r.g2g_ms], "p50", "p95", "max")
-    _put(m, "av_offset_ms", [v for r in ok for v in r.av_offset_ms], "mean", "min", "max")
+    _put(m, "av_offset_ms", [v for r in ok for v in r.av_offset_ms],
+         "mean", "min", "p5", "p95", "max")
     expected = sum(r.probe.get("expected", 0) for r in ok)
     m["dropped_pct"] = _pct(sum(r.probe.get("dropped", 0) for r in ok), expected)
     measured = sum(r.measured_s for r in ok)

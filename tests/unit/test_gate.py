@@ -203,6 +203,21 @@ def test_disruptions_give_ttmr_seats_and_unrecovered_counts() -> None:
     assert m["errors"] == 1
 
 
+def test_lip_sync_is_judged_on_95_percent_of_the_flashes() -> None:
+    thresholds = load()  # the committed file
+    one_late = [0.0] * 99 + [150.0]  # one flash shown late: a glitch, not lip sync
+    checks = evaluate("P2", "impaired", profile_metrics([run(0, av_offset_ms=one_late)]),
+                      thresholds)
+    av = {c.metric: c for c in checks if c.metric.startswith("av_offset_ms")}
+    assert av["av_offset_ms.p95"].passed and not av["av_offset_ms.max"].passed
+    assert not av["av_offset_ms.max"].fails  # a warning
+    tenth_late = [0.0] * 90 + [150.0] * 10  # audio leads on a tenth of the flashes
+    checks = evaluate("P2", "impaired", profile_metrics([run(0, av_offset_ms=tenth_late)]),
+                      thresholds)
+    assert [c.metric for c in checks if c.fails and c.metric.startswith("av_")] == [
+        "av_offset_ms.p95"]
+
+
 def test_a_run_that_failed_is_a_failure_naming_its_repeat() -> None:
     result = judge(PROFILES["P0"], [run(0), run(1, error="RuntimeError: no probe")],
                    parse({"version": 1, "groups": {"clean": {}}}))
