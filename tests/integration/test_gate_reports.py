@@ -25,6 +25,8 @@ def test_the_committed_full_report_covers_every_profile_with_three_runs(name: st
     assert config["scenario"] == SCENARIOS[name]
     assert config["repeats"] == 3 and config["duration_s"] == 45.0
     assert config["receiver"] == "browser"
+    # measured with publishers that adapt as browsers do (docs/quality-gate.md)
+    assert config["encoder_floor_kbps"] == 30 and len(config["learner_video_kbps"]) == 4
     assert [p["name"] for p in data["profiles"]] == ALL_PROFILES
     for profile in data["profiles"]:
         assert len(profile["runs"]) >= 3, profile["name"]
