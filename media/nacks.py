@@ -81,6 +81,8 @@ class NackList:
 
     def due(self, now: float) -> list[int]:
         """The sequence numbers (16-bit) to NACK now; they count as sent."""
+        if not self._lost and not self._abandoned:
+            return []  # the common case, once per publisher packet: nothing to allocate
         nacks = []
         for seq, lost in list(self._abandoned.items()):
             if now - lost.first_seen <= KEEP_TIMING_S:
