@@ -1,7 +1,9 @@
 """The browser client: `GET /join` (the page) and its static files under `/static/`.
 
 The page is plain JavaScript modules with no build step (signalling/static/). The node
-writes its ICE servers into the page so that the browser uses the same ones as aiortc.
+writes its ICE servers into the page so that the browser uses the same ones as aiortc, and
+its client contract (the reconnect numbers of docs/continuity.md) so that the page keeps no
+copy of them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .keys import NODE
+from .protocol import ClientContract, client_contract
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE = "session.html"
@@ -32,14 +35,17 @@ PAGE_HEADERS = {
 }
 
 
-def page_config(ice_servers: list[str]) -> dict[str, object]:
-    """What the page needs from the node's settings.
+def page_config(ice_servers: list[str], contract: ClientContract) -> dict[str, object]:
+    """What the page needs from the node's settings: ICE servers and the client contract.
 
     Browsers refuse `turn:` servers without credentials, and the settings carry bare URLs,
     so only STUN servers are handed on.
     """
     stun = [url for url in ice_servers if url.startswith(("stun:", "stuns:"))]
-    return {"iceServers": [{"urls": url} for url in stun]}
+    return {
+        "iceServers": [{"urls": url} for url in stun],
+        "reconnect": contract.model_dump(mode="json"),
+    }
 
 
 _TEMPLATE: web.AppKey[str] = web.AppKey("join_page_template")
@@ -47,7 +53,8 @@ _TEMPLATE: web.AppKey[str] = web.AppKey("join_page_template")
 
 async def join_page(request: web.Request) -> web.Response:
     settings = request.app[NODE].settings
-    config = json.dumps(page_config(list(settings.ice_servers)))
+    contract = client_contract(settings.reconnect_grace_s)
+    config = json.dumps(page_config(list(settings.ice_servers), contract))
     text = request.app[_TEMPLATE].replace(CONFIG_MARK, html.escape(config, quote=True))
     return web.Response(text=text, content_type="text/html", headers=PAGE_HEADERS)
 

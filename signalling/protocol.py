@@ -223,3 +223,39 @@ ServerMessage = Annotated[
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+
+
+# --- the client contract (docs/continuity.md) -------------------------------------------
+
+
+class ClientContract(BaseModel):
+    """The reconnect numbers every client of this node keeps (docs/continuity.md).
+
+    Defined once here; the browser page gets them from the node's page config
+    (signalling/pages.py) instead of keeping a copy. Times are in seconds.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retry_delays_s: tuple[float, ...] = Field(default=(0.1, 0.2, 0.4, 0.5), min_length=1)
+    """Wait before each retry of a lost connection; the last one repeats."""
+    retry_jitter: float = Field(default=0.3, ge=0.0, lt=1.0)
+    """Each wait is scaled by a random factor in [1 - retry_jitter, 1], so that a restarted
+    node is not hit by every client at once."""
+    attempt_timeout_s: float = Field(default=3.0, gt=0.0)
+    """One attempt's time to open the socket, and then to get `joined`."""
+    give_up_after_s: float = Field(gt=0.0)
+    """Stop retrying after this long: the node holds a lost seat this long
+    (`LIVEROOM_RECONNECT_GRACE_S`)."""
+    stall_after_s: float = Field(default=2.0, gt=0.0)
+    """A connected peer connection that received nothing for this long is dead (the node
+    sends RTCP at least every 1.5 s, even when no media flows)."""
+    watch_every_s: float = Field(default=0.5, gt=0.0)
+    """How often the browser client checks its peer connections for a stall."""
+    peer_grace_s: float = Field(default=5.0, gt=0.0)
+    """A peer connection `disconnected` this long is rebuilt."""
+
+
+def client_contract(reconnect_grace_s: float) -> ClientContract:
+    """The contract of a node that holds a lost participant's seat `reconnect_grace_s`."""
+    return ClientContract(give_up_after_s=reconnect_grace_s)
