@@ -1,5 +1,6 @@
 // Entry point of /join?token=...: the join view, then the session view.
 
+import { ReconnectPolicy } from './continuity.js';
 import { JoinView } from './join.js';
 import { Session } from './session.js';
 import { resumeAudio } from './speaking.js';
@@ -16,14 +17,20 @@ const ENDED = {
   lost: ['The connection was lost', 'We could not reconnect. Check your internet connection, then choose “Join again”.'],
 };
 
+/** The node's page config (signalling/pages.py): its STUN servers and its client contract.
+ * Throws without a contract: the node always writes one, and the page keeps no copy. */
 function readConfig() {
   const content = document.querySelector('meta[name="liveroom-config"]')?.content ?? '';
+  let config = null;
   try {
-    const config = JSON.parse(content);
-    return { iceServers: Array.isArray(config.iceServers) ? config.iceServers : [] };
+    config = JSON.parse(content);
   } catch {
-    return { iceServers: [] };
+    // reported below: there is no contract
   }
+  return {
+    iceServers: Array.isArray(config?.iceServers) ? config.iceServers : [],
+    policy: new ReconnectPolicy(config?.reconnect),
+  };
 }
 
 function showEnded(reason) {
@@ -72,7 +79,9 @@ async function main() {
     claims,
     onJoin: async (stream) => {
       resumeAudio(); // a click or key press: the page may now play sound
-      const session = new Session({ token, claims, stream, iceServers: config.iceServers });
+      const session = new Session({
+        token, claims, stream, iceServers: config.iceServers, policy: config.policy,
+      });
       window.liveroom = { session }; // for diagnostics (and the browser tests)
       await session.start();
       view.release();

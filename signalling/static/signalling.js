@@ -3,6 +3,22 @@
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * WebSocket close codes (docs/protocol.md): the ones this page acts on. A mirror of the
+ * node's `signalling.protocol.CloseCode`, by name and value
+ * (tests/unit/signalling/test_js_close_codes.py checks it).
+ */
+export const CLOSE = Object.freeze({
+  NORMAL: 1000,
+  PROTOCOL: 4000,
+  AUTH: 4001,
+  FORBIDDEN: 4003,
+  NOT_FOUND: 4004,
+  ROOM_FULL: 4009,
+  REPLACED: 4409,
+  ROOM_CLOSED: 4410,
+});
+
 export class SignallingError extends Error {
   constructor(code, message) {
     super(`${code}: ${message}`);
@@ -75,7 +91,7 @@ export class Signalling extends EventTarget {
     });
   }
 
-  close(code = 1000, reason = 'bye') {
+  close(code = CLOSE.NORMAL, reason = 'bye') {
     this.#closedByUs = true;
     if (this.#ws !== null && this.#ws.readyState <= WebSocket.OPEN) this.#ws.close(code, reason);
   }
