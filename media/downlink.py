@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
@@ -33,9 +33,7 @@ from .fallback import VideoFallback
 from .fastpath import SEQ_TS_SSRC, Layout, SourcePacket, Wire, ntp_now
 from .forwarder import Forwarder, Verdict
 from .ids import CLOCK_RATE, Kind
-
-if TYPE_CHECKING:
-    from .feed import Feed
+from .interfaces import Upstream
 
 
 class _IdleTrack(MediaStreamTrack):
@@ -150,7 +148,10 @@ class ForwardingSender(RTCRtpSender):
 
 
 class DownTrack:
-    """One Subscription's media: a publication forwarded to one subscriber."""
+    """One Subscription's media: a publication forwarded to one subscriber.
+
+    A `Sink` of the publication's Feed, which it sees only as its `Upstream`.
+    """
 
     def __init__(
         self,
@@ -167,7 +168,7 @@ class DownTrack:
             initial_sequence_number=secrets.randbits(15),
             initial_timestamp=secrets.randbits(32),
         )
-        self.feed: Feed | None = None
+        self.upstream: Upstream | None = None
         self.ready = False  # set when the subscriber's DTLS is up
         self._clock = clock
         self._muted = False  # the publisher muted this publication
@@ -186,22 +187,22 @@ class DownTrack:
         )
         if t.verdict is _FORWARD:
             return self.sender.forward(source, t.sequence_number, t.timestamp)
-        if t.verdict is _WAITING and self.feed is not None:
-            self.feed.request_keyframe(now)
+        if t.verdict is _WAITING and self.upstream is not None:
+            self.upstream.request_keyframe(now)
         return 0
 
     def request_keyframe(self) -> None:
-        if self.feed is not None:
-            self.feed.request_keyframe(self._clock())
+        if self.upstream is not None:
+            self.upstream.request_keyframe(self._clock())
 
     def estimate_received(self, bitrate: int) -> None:
         """The subscriber's REMB: what it can receive (bits/s) on this downlink."""
-        if self.feed is None or self.starved:
+        if self.upstream is None or self.starved:
             return  # a paused video's estimate says nothing about the video
         now = self._clock()
         if self.fallback is not None:
             self.fallback.estimate(bitrate, now)
-        self.feed.subscriber_estimate(self, bitrate, now)
+        self.upstream.subscriber_estimate(self, bitrate, now)
 
     @property
     def starved(self) -> bool:
@@ -209,10 +210,10 @@ class DownTrack:
         return self.fallback is not None and self.fallback.paused
 
     def nack_upstream(self, sequence_numbers: list[int]) -> None:
-        if self.feed is None:
+        if self.upstream is None:
             return
         source = [self.forwarder.source_sequence_number(s) for s in sequence_numbers]
-        self.feed.nack([s for s in source if s is not None])
+        self.upstream.nack([s for s in source if s is not None])
 
     def pause(self) -> None:
         """The publisher muted."""
@@ -223,6 +224,10 @@ class DownTrack:
         """The publisher unmuted."""
         self._muted = False
         self.apply_pause()
+
+    def restart(self) -> None:
+        """A new source: the Forwarder continues from the last numbers sent."""
+        self.forwarder.restart()
 
     def apply_pause(self) -> None:
         """Forward iff neither muted nor starved; a resumed video starts on a keyframe."""

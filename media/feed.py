@@ -1,4 +1,4 @@
-"""The live side of a Publication: its current source receiver and the DownTracks it feeds.
+"""The live side of a Publication: its current source receiver and the Sinks it feeds.
 
 A Feed outlives the publisher's peer connection: when the publisher comes back on a new
 one, the new receiver is attached to the same Feed and the subscriptions continue.
@@ -25,9 +25,9 @@ from . import bandwidth
 from .aiortc_compat import drive
 from .bandwidth import BitrateCap, Remb
 from .counters import ForwardingCounters
-from .downlink import DownTrack
 from .fastpath import SourcePacket, ntp_now
 from .ids import Identity, Kind, PublicationId
+from .interfaces import Sink
 from .keyframes import KeyframeThrottle
 from .nacks import NackList
 from .rtp import vp8_starts_keyframe
@@ -57,6 +57,14 @@ class PacketTap:
 
 
 class Feed:
+    """A Publication's live source and its outputs (the `Upstream` its Sinks see).
+
+    Every packet of the current receiver goes to each Sink (subscribers' DownTracks, the
+    recorder). The Feed also speaks for its Sinks to the publisher: keyframe requests
+    (throttled), NACKs (its own NACK list for video), and the REMB capped by the Sinks'
+    estimates.
+    """
+
     def __init__(
         self,
         publication_id: PublicationId,
@@ -68,7 +76,7 @@ class Feed:
         self.publication_id = publication_id
         self.owner = owner
         self.kind = kind
-        self.down_tracks: list[DownTrack] = []
+        self.sinks: list[Sink] = []
         self.receiver: RTCRtpReceiver | None = None
         self.source_ssrc: int | None = None
         self.muted = False
@@ -137,11 +145,11 @@ class Feed:
             fci=pack_remb_fci(remb.bitrate, ssrcs),
         )
 
-    def subscriber_estimate(self, down_track: DownTrack, bitrate: int, now: float) -> None:
+    def subscriber_estimate(self, sink: Sink, bitrate: int, now: float) -> None:
         """A subscriber's REMB for this publication; a fall is passed on to the publisher
         at once."""
         if self.bitrate_cap is not None:
-            self._send_remb(self.bitrate_cap.subscriber_estimate(down_track, bitrate, now))
+            self._send_remb(self.bitrate_cap.subscriber_estimate(sink, bitrate, now))
 
     def _send_remb(self, remb: Remb | None) -> None:
         if remb is None or self.receiver is None or self._send_rtcp is None:
@@ -162,23 +170,28 @@ class Feed:
             log.info(
                 "publisher_bitrate_cap_changed", publication=self.publication_id,
                 bitrate=remb.bitrate, limit=remb.limit.value, uplink_estimate=uplink,
-                subscribers=len(self.down_tracks),
+                subscribers=len(self.sinks),
             )
 
-    def add(self, down_track: DownTrack) -> None:
-        down_track.feed = self
+    def add(self, sink: Sink) -> None:
+        sink.upstream = self
         if self.muted:
-            down_track.pause()
-        self.down_tracks.append(down_track)
-        # no keyframe request yet: the DownTrack asks once its transport is connected,
+            sink.pause()
+        self.sinks.append(sink)
+        # no keyframe request yet: a DownTrack asks once its transport is connected,
         # so the keyframe is not spent before the subscriber can receive it
 
-    def remove(self, down_track: DownTrack) -> None:
-        if down_track in self.down_tracks:
-            self.down_tracks.remove(down_track)
-        down_track.feed = None
+    def remove(self, sink: Sink) -> None:
+        if sink in self.sinks:
+            self.sinks.remove(sink)
+        sink.upstream = None
         if self.bitrate_cap is not None:
-            self._send_remb(self.bitrate_cap.forget(down_track, self._clock()))
+            self._send_remb(self.bitrate_cap.forget(sink, self._clock()))
+
+    def restart_sinks(self) -> None:
+        """A new source (re-publish): every Sink continues its stream from the last sent."""
+        for sink in self.sinks:
+            sink.restart()
 
     def on_packet(self, receiver: RTCRtpReceiver, packet: RtpPacket) -> None:
         if receiver is not self.receiver:
@@ -191,7 +204,7 @@ class Feed:
         if self.nacks is not None:
             self.nacks.on_packet(packet.sequence_number, now)
             self._send_nacks(self.nacks.due(now))
-        if not self.down_tracks:
+        if not self.sinks:
             return
         if self.bitrate_cap is not None:
             self._bytes += len(packet.payload) + 12
@@ -203,8 +216,8 @@ class Feed:
         keyframe = self.kind is Kind.VIDEO and vp8_starts_keyframe(packet.payload)
         source = SourcePacket(packet, keyframe, ntp_now())
         forwarded = sent = 0
-        for down_track in self.down_tracks:
-            size = down_track.forward(source, now)
+        for sink in self.sinks:
+            size = sink.forward(source, now)
             if size:
                 forwarded += 1
                 sent += size
@@ -221,18 +234,18 @@ class Feed:
         self._bytes = 0
         self._next_check = now + FALLBACK_CHECK_S
 
-    def drop_estimate(self, down_track: DownTrack, now: float) -> None:
+    def drop_estimate(self, sink: Sink, now: float) -> None:
         """A subscriber whose video is paused no longer holds the publisher back."""
         if self.bitrate_cap is not None:
-            self._send_remb(self.bitrate_cap.forget(down_track, now))
+            self._send_remb(self.bitrate_cap.forget(sink, now))
 
     def set_muted(self, muted: bool) -> None:
         self.muted = muted
-        for down_track in self.down_tracks:
+        for sink in self.sinks:
             if muted:
-                down_track.pause()
+                sink.pause()
             else:
-                down_track.resume()
+                sink.resume()
 
     def request_keyframe(self, now: float) -> None:
         if self.kind is not Kind.VIDEO or self.receiver is None or self.source_ssrc is None:

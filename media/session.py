@@ -106,8 +106,7 @@ class RoomMedia:
                 feed = Feed(publication_id, identity, kind, self.counters, self.clock)
                 self.feeds[publication_id] = feed
             feed.attach(transceiver.receiver)
-            for down_track in feed.down_tracks:
-                down_track.forwarder.restart()
+            feed.restart_sinks()
         for publication_id in [p for p in self.feeds if p.startswith(f"{identity}:")]:
             if Kind(publication_id.rsplit(":", 1)[1]) not in kinds:
                 self._drop_feed(publication_id)
@@ -130,8 +129,15 @@ class RoomMedia:
 
     def _drop_feed(self, publication_id: PublicationId) -> None:
         feed = self.feeds.pop(publication_id)
-        for down_track in list(feed.down_tracks):
-            feed.remove(down_track)
+        for sink in list(feed.sinks):
+            feed.remove(sink)
+
+    def _feed_of(self, downlink: Downlink, kind: Kind) -> Feed | None:
+        """The Feed that the downlink's track of this kind is attached to, if any."""
+        track = downlink.tracks.get(kind)
+        feed = self.feeds.get(PublicationId(f"{downlink.publisher}:{kind}"))
+        attached = track is not None and feed is not None and track.upstream is feed
+        return feed if attached else None
 
     # --- subscribing ------------------------------------------------------------------
 
@@ -157,11 +163,13 @@ class RoomMedia:
     def check_fallback(self, now: float, is_tutor: Callable[[Identity], bool]) -> None:
         """Run each subscriber's `VideoBudget` (media/fallback.py) over its videos."""
         by_subscriber: dict[Identity, list[StreamView]] = {}
+        feeds: dict[DownTrack, Feed] = {}
         for downlink in self.downlinks.values():
             track = downlink.tracks.get(Kind.VIDEO)
-            if track is None or track.fallback is None or track.feed is None:
+            feed = self._feed_of(downlink, Kind.VIDEO)
+            if track is None or track.fallback is None or feed is None:
                 continue
-            feed = track.feed
+            feeds[track] = feed
             rate = 0.0 if feed.muted else feed.video_bps
             by_subscriber.setdefault(downlink.subscriber, []).append(
                 StreamView(track, is_tutor(downlink.publisher), rate, track.fallback))
@@ -172,19 +180,25 @@ class RoomMedia:
                     continue
                 down = key
                 down.apply_pause()
-                if down.feed is None:
-                    continue
+                feed = feeds[down]
                 if change is Change.PAUSE:
                     self.counters.video_fallbacks += 1
-                    down.feed.drop_estimate(down, now)
+                    feed.drop_estimate(down, now)
                 log.info("subscriber_video_" + ("paused" if change is Change.PAUSE else
                                                 "resumed"),
                          room=self.room_id, subscriber=subscriber,
-                         publication=down.feed.publication_id, reason="bandwidth",
-                         video_kbps=round(down.feed.video_bps / 1000),
+                         publication=feed.publication_id, reason="bandwidth",
+                         video_kbps=round(feed.video_bps / 1000),
                          retry_s=down.fallback.retry if down.fallback else None)
         for gone in [s for s in self._budgets if s not in by_subscriber]:
             del self._budgets[gone]
+
+    def subscriptions(self) -> list[DownTrack]:
+        """Every DownTrack forwarding a publication now (attached to its Feed)."""
+        return [
+            track for downlink in self.downlinks.values()
+            for kind, track in downlink.tracks.items() if self._feed_of(downlink, kind)
+        ]
 
     def video_paused(self) -> dict[DownlinkId, tuple[Identity, Identity, bool]]:
         """Per downlink with video: (subscriber, publisher, paused by the audio-only
@@ -249,9 +263,10 @@ class RoomMedia:
 
     async def close_downlink(self, downlink_id: DownlinkId) -> DownlinkClosed:
         downlink = self.downlinks.pop(downlink_id)
-        for down_track in downlink.tracks.values():
-            if down_track.feed is not None:
-                down_track.feed.remove(down_track)
+        for kind, down_track in downlink.tracks.items():
+            feed = self._feed_of(downlink, kind)
+            if feed is not None:
+                feed.remove(down_track)
         await downlink.pc.close()
         return DownlinkClosed(downlink.id, downlink.subscriber, downlink.publisher)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
@@ -21,7 +19,6 @@ log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    pin_host_addresses(settings.ice_host_addresses)
     peer_config = PeerConfig(
         ice_servers=tuple(settings.ice_servers),
         announced_address=settings.announced_address or None,
@@ -40,16 +37,15 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _node_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Start-up: check aiortc, pin ICE host addresses, start the node. Shutdown: the node
+    closes its rooms, then the sockets that are left get 1001."""
     node = app[NODE]
     await self_check()
-    ticker = asyncio.ensure_future(node.run_ticks())
+    pin_host_addresses(node.settings.ice_host_addresses)
+    node.start()
     node.ready = True
     log.info("node_ready", host=node.settings.host, port=node.settings.port)
     yield
-    node.ready = False
-    ticker.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await ticker
     await node.close()
     sockets: set[web.WebSocketResponse] = app[SOCKETS]
     for socket in list(sockets):

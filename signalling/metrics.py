@@ -42,10 +42,11 @@ class NodeCollector(Collector):
         received = CounterMetricFamily(
             "liveroom_received_packets", "RTP packets received from publishers", labels=["kind"]
         )
+        down_tracks = [t for h in hubs for t in h.media.subscriptions()]
         for kind, counts in node.counters.by_kind.items():
             feeds = [f for h in hubs for f in h.media.feeds.values() if f.kind is kind]
             publications.add_metric([kind], len(feeds))
-            subscriptions.add_metric([kind], sum(len(f.down_tracks) for f in feeds))
+            subscriptions.add_metric([kind], sum(1 for t in down_tracks if t.kind is kind))
             packets.add_metric([kind], counts.packets_forwarded)
             octets.add_metric([kind], counts.bytes_forwarded)
             received.add_metric([kind], counts.packets_received)
@@ -73,8 +74,7 @@ class NodeCollector(Collector):
             "liveroom_subscriptions_video_paused",
             "Video subscriptions paused by the audio-only fallback now",
         )
-        paused.add_metric([], sum(
-            1 for h in hubs for f in h.media.feeds.values() for d in f.down_tracks if d.starved))
+        paused.add_metric([], sum(1 for t in down_tracks if t.starved))
         yield paused
         levels = GaugeMetricFamily(
             "liveroom_participants_by_quality", "Participants by connection quality",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -23,6 +24,13 @@ log = structlog.get_logger(__name__)
 
 
 class Node:
+    """One `liveroom serve` process: the rooms it hosts and its housekeeping.
+
+    `start()` begins the tick (presence, fallback, quality, empty rooms); `close()` stops
+    it, then closes every room (each closes its peer connections and feeds; see
+    docs/architecture.md, "Closing"). Both are idempotent.
+    """
+
     def __init__(
         self, settings: Settings, peer_config: PeerConfig,
         clock: Callable[[], float] = time.monotonic,
@@ -35,6 +43,8 @@ class Node:
         self.api_key = settings.resolved_api_key()
         self.hubs: dict[RoomId, RoomHub] = {}
         self.ready = False
+        self._ticker: asyncio.Task[None] | None = None
+        self._closed = False
         self.quality_observers: list[Callable[[QualityReport], None]] = []
         self._last_quality = 0.0
 
@@ -97,6 +107,21 @@ class Node:
             except Exception:
                 log.exception("tick_failed")
 
+    def start(self) -> None:
+        """Start the housekeeping tick (on the running loop)."""
+        if self._ticker is None and not self._closed:
+            self._ticker = asyncio.get_running_loop().create_task(self.run_ticks())
+
     async def close(self) -> None:
+        """Stop the tick, then close every room (participants told `server_shutdown`)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.ready = False
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         for room_id in list(self.hubs):
             await self.close_room(room_id, LeaveReason.SERVER_SHUTDOWN)
