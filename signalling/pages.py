@@ -1,4 +1,5 @@
-"""The browser client: `GET /join` (the page) and its static files under `/static/`.
+"""The browser client: `GET /join` (the page) and its static files under `/static/`; the
+node's own page (`GET /`: what it is, how to join, its version) and its docs (`/docs/`).
 
 The page is plain JavaScript modules with no build step (signalling/static/). The node
 writes its ICE servers into the page so that the browser uses the same ones as aiortc, and
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+from importlib import metadata
 from pathlib import Path
 
 from aiohttp import web
@@ -18,6 +20,7 @@ from .keys import NODE
 from .protocol import ClientContract, client_contract
 
 STATIC_DIR = Path(__file__).parent / "static"
+DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"  # present in a source checkout
 PAGE = "session.html"
 CONFIG_MARK = "{{config}}"
 
@@ -49,6 +52,34 @@ def page_config(ice_servers: list[str], contract: ClientContract) -> dict[str, o
 
 
 _TEMPLATE: web.AppKey[str] = web.AppKey("join_page_template")
+_ROOT_PAGE: web.AppKey[str] = web.AppKey("root_page")
+
+
+def version() -> str:
+    try:
+        return metadata.version("liveroom")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+async def root_page(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[_ROOT_PAGE], content_type="text/html",
+                        headers={**PAGE_HEADERS, "Cache-Control": "no-cache"})
+
+
+async def docs_index(request: web.Request) -> web.Response:
+    """The docs folder's Markdown files, listed (served as text by the static route)."""
+    names = sorted(p.name for p in DOCS_DIR.glob("*.md")) if DOCS_DIR.is_dir() else []
+    items = "".join(
+        f'<li><a href="/docs/{html.escape(n)}">{html.escape(n)}</a></li>' for n in names
+    ) or "<li>No documentation in this installation: see the source repository.</li>"
+    text = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Liveroom docs'
+        '</title><link rel="icon" href="data:,"><link rel="stylesheet" '
+        'href="/static/liveroom.css"></head><body><main id="main" class="about">'
+        f"<h1>Liveroom documentation</h1><ul>{items}</ul></main></body></html>"
+    )
+    return web.Response(text=text, content_type="text/html", headers=PAGE_HEADERS)
 
 
 async def join_page(request: web.Request) -> web.Response:
@@ -65,10 +96,22 @@ async def _static_headers(request: web.Request, response: web.StreamResponse) ->
     if request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-cache"
         response.headers["X-Content-Type-Options"] = "nosniff"
+    elif request.path.startswith("/docs/") and request.path.endswith(".md"):
+        response.headers["Content-Type"] = "text/plain; charset=utf-8"
+        response.headers["X-Content-Type-Options"] = "nosniff"
 
 
 def add_routes(app: web.Application) -> None:
     app[_TEMPLATE] = (STATIC_DIR / PAGE).read_text(encoding="utf-8")
+    base = html.escape(app[NODE].settings.base_url(), quote=True)
+    app[_ROOT_PAGE] = (
+        (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+        .replace("{{version}}", html.escape(version())).replace("{{base}}", base)
+    )
+    app.router.add_get("/", root_page)
     app.router.add_get("/join", join_page)
     app.router.add_static("/static/", STATIC_DIR)
+    app.router.add_get("/docs/", docs_index)
+    if DOCS_DIR.is_dir():
+        app.router.add_static("/docs/", DOCS_DIR)
     app.on_response_prepare.append(_static_headers)

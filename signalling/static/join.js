@@ -43,6 +43,7 @@ export class JoinView {
   #meter = null;
   #joining = false;
   #generation = 0; // the latest startPreview(); an older one that finishes late gives up
+  #released = false; // the camera was let go after a refused join
 
   constructor({ claims, onJoin }) {
     this.claims = claims;
@@ -150,14 +151,28 @@ export class JoinView {
     this.button.setAttribute('aria-disabled', 'true');
     this.showMessage('', '');
     try {
+      if (this.#released) {
+        // a refused join let go of the camera: ask for it again before trying again
+        this.#released = false;
+        await this.startPreview(this.#choice());
+      }
       await this.onJoin(this.stream);
     } catch (error) {
       const [title, text, canRetry] = joinErrorText(error);
+      // after any refusal the camera and microphone are let go at once
+      const hadMedia = this.stream !== null;
+      this.#stopPreview();
+      this.#released = hadMedia;
+      this.#noPreview(canRetry ? 'Camera off until you try again' : 'No camera preview');
       this.showMessage(title, text, 'error');
-      this.#ready(this.stream ? 'Join session' : 'Join without camera and microphone', canRetry);
+      this.#ready(canRetry ? 'Try again' : 'Join session', canRetry);
     } finally {
       this.#joining = false;
     }
+  }
+
+  #choice() {
+    return { cameraId: this.cameraSelect.value, microphoneId: this.micSelect.value };
   }
 
   async #fillDevices() {

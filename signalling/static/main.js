@@ -55,6 +55,24 @@ function bindControls(session) {
   byId('leave-button').addEventListener('click', () => session.leave());
 }
 
+// A link whose expiry passed this long ago (by this device's clock) is refused before the
+// preview; the node still decides on join (a device clock can be off by a little).
+const EXPIRY_LEEWAY_MS = 60000;
+
+function isExpired(claims) {
+  return claims.expiresAt !== null && claims.expiresAt.getTime() + EXPIRY_LEEWAY_MS < Date.now();
+}
+
+/** A link that cannot work: say why at once, ask for no camera or microphone. */
+function refuseLink(joinView, title, text) {
+  const view = new JoinView({ claims: null });
+  view.showMessage(title, text);
+  for (const part of joinView.querySelectorAll('.preview, .identity, .field, .actions')) {
+    part.hidden = true;
+  }
+  joinView.dataset.state = 'invalid';
+}
+
 async function main() {
   const config = readConfig();
   const token = new URLSearchParams(window.location.search).get('token') ?? '';
@@ -64,13 +82,13 @@ async function main() {
     claims = decodeJoinToken(token);
   } catch (error) {
     if (!(error instanceof TokenFormatError)) throw error;
-    const view = new JoinView({ claims: null });
-    view.showMessage(token ? 'This join link is not valid.' : 'This page needs a join link.',
+    refuseLink(joinView, token ? 'This join link is not valid.' : 'This page needs a join link.',
       'Open the link your tutor or your school sent you, or ask them for a new one.');
-    for (const part of joinView.querySelectorAll('.preview, .identity, .field, .actions')) {
-      part.hidden = true;
-    }
-    joinView.dataset.state = 'invalid';
+    return;
+  }
+  if (isExpired(claims)) {
+    refuseLink(joinView, 'This join link has expired.',
+      'Ask your tutor or your school for a new link.');
     return;
   }
   byId('room-label').textContent = `Session ${claims.room}`;

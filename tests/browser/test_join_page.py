@@ -83,31 +83,50 @@ async def test_no_camera_or_microphone_is_explained(
     await expect(join_button).to_be_visible()
 
 
-async def test_a_refused_join_is_explained(
+# every stream the page gets from getUserMedia, to see whether it asked and let go
+TRACK_STREAMS = """
+window.__streams = [];
+const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = async (c) => {
+  const s = await gum(c); window.__streams.push(s); return s;
+};
+"""
+STREAMS_ASKED = "window.__streams.length"
+ALL_RELEASED = "window.__streams.every(s => s.getTracks().every(t => t.readyState === 'ended'))"
+
+
+async def test_a_refused_join_is_explained_and_lets_go_of_the_camera(
     node_factory: Callable[..., Awaitable[RunningNode]], new_page: NewPage
 ) -> None:
     node = await node_factory(max_participants=1)
     page = await new_page()
+    await page.add_init_script(TRACK_STREAMS)
 
     async def refused(url: str, text: str) -> None:
         await open_join_page(page, url)
         await page.get_by_role("button", name="Join session").click()
         await expect(page.get_by_role("alert")).to_contain_text(text)
         await expect(page.locator("#join-view")).to_be_visible()
+        assert await page.evaluate(STREAMS_ASKED) >= 1
+        assert await page.evaluate(ALL_RELEASED), "the camera stays on after a refusal"
 
     forged = jwt.encode(
         {**jwt.decode(node.token(ROOM, "maya", Role.LEARNER), options={"verify_signature": False})},
         "not-the-node-secret-0123456789abcdef", "HS256",
     )
     await refused(f"{node.url}/join?token={forged}", "This join link is not valid.")
-    expired = node.token(ROOM, "maya", Role.LEARNER, ttl_s=-60)
-    await refused(f"{node.url}/join?token={expired}", "This join link has expired.")
+    await expect(page.get_by_role("button", name="Join session")).to_have_attribute(
+        "aria-disabled", "true")
     seated = await python_client(node, "tutor", Role.TUTOR)
     try:
         await refused(join_url(node, "maya"), "This session is full.")
-        # a full room may free up: the button stays usable
-        await expect(page.get_by_role("button", name="Join session")).not_to_have_attribute(
-            "aria-disabled", "true")
+        # a full room may free up: the page offers to try again, camera back on first
+        again = page.get_by_role("button", name="Try again")
+        await expect(again).not_to_have_attribute("aria-disabled", "true")
+        await again.click()
+        await expect(page.get_by_role("alert")).to_contain_text("This session is full.")
+        assert await page.evaluate(STREAMS_ASKED) >= 2  # asked again for the new try
+        assert await page.evaluate(ALL_RELEASED)
     finally:
         await seated.close()
 
@@ -115,3 +134,35 @@ async def test_a_refused_join_is_explained(
     await expect(page.get_by_role("alert")).to_contain_text("This join link is not valid.")
     await page.goto(f"{node.url}/join")
     await expect(page.get_by_role("alert")).to_contain_text("This page needs a join link.")
+
+
+async def test_an_expired_link_is_refused_before_any_camera_prompt(
+    node: RunningNode, new_page: NewPage
+) -> None:
+    page = await new_page()
+    await page.add_init_script(TRACK_STREAMS)
+    expired = node.token(ROOM, "maya", Role.LEARNER, ttl_s=-120)
+    await page.goto(f"{node.url}/join?token={expired}")
+    await expect(page.get_by_role("alert")).to_contain_text("This join link has expired.")
+    await expect(page.locator("#join-view")).to_have_attribute("data-state", "invalid")
+    await expect(page.get_by_role("button", name="Join session")).to_be_hidden()
+    assert await page.evaluate(STREAMS_ASKED) == 0
+    # a link that is still valid asks for the camera as before
+    await open_join_page(page, join_url(node, "maya"))
+    assert await page.evaluate(STREAMS_ASKED) == 1
+
+
+async def test_the_node_root_page_says_what_it_is_and_passes_axe(
+    node: RunningNode, new_page: NewPage
+) -> None:
+    page = await new_page()
+    response = await page.goto(f"{node.url}/")
+    assert response is not None and response.status == 200
+    await expect(page.get_by_role("heading", level=1)).to_have_text("This is a Liveroom node")
+    await expect(page.locator("body")).to_contain_text("join link")
+    docs = page.get_by_role("link", name="the operator's guides")
+    await docs.click()
+    await expect(page.get_by_role("link", name="operations.md")).to_be_visible()
+    await page.goto(f"{node.url}/")
+    results = await Axe().run(page, options=WCAG_21_AA)
+    assert results.violations_count == 0, results.generate_report()
