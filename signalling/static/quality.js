@@ -2,14 +2,26 @@
 // over the last interval, rated good / fair / poor. Remote participants are rated from
 // their downlink (what this browser receives); the local participant from the publish
 // connection (what the node reports back in RTCP receiver reports).
+//
+// A busy device looks like a bad network (late packets, jitter, frames that stop), so the
+// browser's own stats tell them apart: a decoder taking long per frame or dropping frames,
+// or an encoder held back for CPU (`qualityLimitationReason`). A rating that is not good
+// while the device is busy is 'busy' ("This device is busy"), not 'poor'.
 
 export const LIMITS = {
   good: { lossPct: 2, jitterMs: 30, rttMs: 250 },
   fair: { lossPct: 8, jitterMs: 80, rttMs: 500 },
 };
+// the decoder is the bottleneck: this long per frame on average, or this share dropped
+export const BUSY = { decodeMsPerFrame: 40, droppedShare: 0.2, minFrames: 5 };
 
-/** 'good' | 'fair' | 'poor' | 'unknown' from one interval's figures. */
-export function rateQuality({ lossPct = null, jitterMs = null, rttMs = null, stalled = false }) {
+/** 'good' | 'fair' | 'poor' | 'busy' | 'unknown' from one interval's figures. */
+export function rateQuality(figures) {
+  const rating = rateNetwork(figures);
+  return figures.busy && (rating === 'fair' || rating === 'poor') ? 'busy' : rating;
+}
+
+function rateNetwork({ lossPct = null, jitterMs = null, rttMs = null, stalled = false }) {
   if (stalled) return 'poor';
   if (lossPct === null && jitterMs === null && rttMs === null) return 'unknown';
   const within = (limit) => (lossPct ?? 0) < limit.lossPct && (jitterMs ?? 0) < limit.jitterMs
@@ -40,9 +52,11 @@ export function downlinkFigures(previous, report, live) {
   let lost = 0;
   let jitterMs = null;
   let stalled = false;
+  let busy = false;
   for (const stat of report.values()) {
     if (stat.type !== 'inbound-rtp') continue;
     const before = previous?.get(stat.id);
+    if (stat.kind === 'video' && before !== undefined) busy = busy || decoderBusy(before, stat);
     const gotPackets = (stat.packetsReceived ?? 0) - (before?.packetsReceived ?? 0);
     received += Math.max(0, gotPackets);
     lost += Math.max(0, (stat.packetsLost ?? 0) - (before?.packetsLost ?? 0));
@@ -52,7 +66,17 @@ export function downlinkFigures(previous, report, live) {
     if (before !== undefined && gotPackets <= 0 && live.has(stat.kind)) stalled = true;
   }
   const lossPct = received + lost > 0 ? (100 * lost) / (received + lost) : null;
-  return { lossPct, jitterMs, rttMs: selectedPairRtt(report), stalled };
+  return { lossPct, jitterMs, rttMs: selectedPairRtt(report), stalled, busy };
+}
+
+/** The decoder fell behind between two inbound-rtp stats of one video stream. */
+export function decoderBusy(before, now) {
+  const decoded = (now.framesDecoded ?? 0) - (before.framesDecoded ?? 0);
+  const decodeS = (now.totalDecodeTime ?? 0) - (before.totalDecodeTime ?? 0);
+  const received = (now.framesReceived ?? 0) - (before.framesReceived ?? 0);
+  const dropped = (now.framesDropped ?? 0) - (before.framesDropped ?? 0);
+  if (decoded >= BUSY.minFrames && (1000 * decodeS) / decoded > BUSY.decodeMsPerFrame) return true;
+  return received >= BUSY.minFrames && dropped / received > BUSY.droppedShare;
 }
 
 /** Figures for the publish connection, from the node's receiver reports. */
@@ -60,7 +84,9 @@ export function uplinkFigures(report) {
   let lossPct = null;
   let jitterMs = null;
   let rttMs = null;
+  let busy = false;
   for (const stat of report.values()) {
+    if (stat.type === 'outbound-rtp' && stat.qualityLimitationReason === 'cpu') busy = true;
     if (stat.type !== 'remote-inbound-rtp') continue;
     if (stat.fractionLost !== undefined) lossPct = Math.max(lossPct ?? 0, stat.fractionLost * 100);
     if (stat.jitter !== undefined && (stat.kind === 'audio' || jitterMs === null)) {
@@ -68,7 +94,7 @@ export function uplinkFigures(report) {
     }
     if (stat.roundTripTime !== undefined) rttMs = Math.max(rttMs ?? 0, stat.roundTripTime * 1000);
   }
-  return { lossPct, jitterMs, rttMs: rttMs ?? selectedPairRtt(report), stalled: false };
+  return { lossPct, jitterMs, rttMs: rttMs ?? selectedPairRtt(report), stalled: false, busy };
 }
 
 /**

@@ -125,7 +125,13 @@ export class RoomView {
     participant.tile.setQuality(rating);
     const whose = participant.local ? 'Your' : `${participant.name}’s`;
     if (rating === 'poor') this.announcer.say(`${whose} connection is poor.`);
-    else if (before === 'poor' && rating !== 'unknown') this.announcer.say(`${whose} connection recovered.`);
+    else if (rating === 'busy' && before !== 'busy') {
+      this.announcer.say('This device is busy: close other apps or tabs to help the video.');
+    } else if (before === 'busy' && rating !== 'unknown') {
+      this.announcer.say('This device keeps up again.');
+    } else if (before === 'poor' && rating !== 'unknown') {
+      this.announcer.say(`${whose} connection recovered.`);
+    }
   }
 
   // --- this page's own state -------------------------------------------------------------

@@ -62,7 +62,9 @@ export function initials(name) {
 }
 
 const ROLE_BADGES = { tutor: 'Tutor', learner: 'Learner', observer: 'Observer', reviewer: 'Reviewer' };
-const QUALITY_TEXT = { good: 'Good', fair: 'Fair', poor: 'Poor', unknown: 'Checking' };
+const QUALITY_TEXT = {
+  good: 'Good', fair: 'Fair', poor: 'Poor', busy: 'This device is busy', unknown: 'Checking',
+};
 
 /** One participant's tile: video (or a placeholder), name, role badge and status chips. */
 export class Tile {
