@@ -1,0 +1,167 @@
+"""`liveroom doctor`: what a node needs on this machine, checked, in plain words.
+
+Each check returns a `Finding` (ok, warn or fail, and one sentence a new operator can act
+on). Nothing here sends a packet: addresses are checked by binding, not by talking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import os
+import shutil
+import socket
+import stat
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from .settings import Settings
+
+
+class Level(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    check: str
+    text: str
+
+    def line(self) -> str:
+        return f"{self.level.value:4} {self.check}: {self.text}"
+
+
+def check_listener(settings: Settings) -> Finding:
+    """The HTTP/WebSocket port can be bound on the configured host."""
+    where = f"{settings.host}:{settings.port}"
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((settings.host, settings.port))
+        except OSError as exc:
+            cause = {
+                errno.EADDRINUSE: "the port is in use by another process",
+                errno.EADDRNOTAVAIL: "this machine has no such address",
+                errno.EACCES: "ports below 1024 need privileges",
+            }.get(exc.errno or 0, exc.strerror or str(exc))
+            return Finding(Level.FAIL, "listener",
+                           f"cannot listen on {where}: {cause} (LIVEROOM_HOST, LIVEROOM_PORT)")
+    return Finding(Level.OK, "listener", f"{where} is free")
+
+
+def _bindable_udp(address: str) -> str | None:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((address, 0))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def check_ice_addresses(settings: Settings) -> list[Finding]:
+    """The addresses ICE will offer: each on this machine, and reachable by the clients."""
+    import aioice.ice
+
+    addresses = list(settings.ice_host_addresses) or aioice.ice.get_host_addresses(
+        use_ipv4=True, use_ipv6=True)
+    if not addresses:
+        return [Finding(Level.FAIL, "ice", "no address to offer ICE candidates on: this "
+                        "machine has no interface but loopback; set LIVEROOM_ICE_HOST_ADDRESSES")]
+    found = []
+    for address in addresses:
+        problem = _bindable_udp(address)
+        if problem:
+            found.append(Finding(Level.FAIL, "ice", f"{address} cannot take UDP ({problem}): "
+                                 "fix LIVEROOM_ICE_HOST_ADDRESSES"))
+    usable = [a for a in addresses if not _bindable_udp(a)]
+    scopes = {a: ipaddress.ip_address(a.split("%")[0]) for a in usable}
+    public = [a for a, ip in scopes.items() if ip.is_global]
+    if usable and settings.announced_address:
+        found.append(Finding(Level.OK, "ice", f"candidates on {', '.join(usable)}, announced "
+                             f"as {settings.announced_address}"))
+    elif usable and not public:
+        reach = "this machine only" if all(ip.is_loopback for ip in scopes.values()) else (
+            "this private network only")
+        found.append(Finding(Level.WARN, "ice", f"candidates on {', '.join(usable)} reach "
+                             f"{reach}: for clients elsewhere set LIVEROOM_ANNOUNCED_ADDRESS "
+                             "(1:1 NAT) or LIVEROOM_ICE_SERVERS (TURN)"))
+    elif usable:
+        found.append(Finding(Level.OK, "ice", f"candidates on {', '.join(usable)}"))
+    return found
+
+
+def check_data_dir(settings: Settings) -> list[Finding]:
+    """The data directory is writable; the secrets in it are private to this user."""
+    path = settings.data_dir
+    if path.exists() and not os.access(path, os.W_OK):
+        return [Finding(Level.FAIL, "data", f"{path} is not writable (LIVEROOM_DATA_DIR)")]
+    if not path.exists() and not os.access(_existing_parent(path), os.W_OK):
+        return [Finding(Level.FAIL, "data", f"{path} cannot be created (LIVEROOM_DATA_DIR)")]
+    found = [Finding(Level.OK, "data", f"{path.resolve()} is writable")]
+    for name, setting in (("token-secret", "LIVEROOM_TOKEN_SECRET"),
+                          ("api-key", "LIVEROOM_API_KEY")):
+        secret = path / name
+        if secret.exists() and stat.S_IMODE(secret.stat().st_mode) & 0o077:
+            found.append(Finding(Level.FAIL, "data", f"{secret} is readable by others: "
+                                 f"chmod 600 it (or set {setting})"))
+    free = shutil.disk_usage(_existing_parent(path)).free
+    if free < 1 << 30:
+        found.append(Finding(Level.WARN, "data", f"only {free >> 20} MiB free under {path}"))
+    return found
+
+
+def _existing_parent(path: Path) -> Path:
+    path = path.resolve()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_clock(run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run) -> Finding:
+    """Join tokens carry expiry times: a clock far off refuses good links."""
+    if shutil.which("timedatectl") is None:
+        return Finding(Level.WARN, "clock", "cannot tell whether the clock is synchronised "
+                       "(no timedatectl); tokens expire by it, keep it in sync (NTP)")
+    try:
+        out = run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+                  capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Finding(Level.WARN, "clock", f"timedatectl failed ({exc})")
+    if out.stdout.strip() == "yes":
+        return Finding(Level.OK, "clock", "synchronised (NTP)")
+    return Finding(Level.WARN, "clock", "not synchronised: tokens expire by this clock, "
+                   "enable NTP (timedatectl set-ntp true)")
+
+
+async def check_aiortc() -> Finding:
+    from media.aiortc_compat import AiortcCompatError, self_check
+
+    try:
+        await self_check()
+    except AiortcCompatError as exc:
+        return Finding(Level.FAIL, "aiortc", f"{exc}: reinstall with scripts/setup")
+    return Finding(Level.OK, "aiortc", "the internals the SFU forwards through are present")
+
+
+def run(settings: Settings) -> list[Finding]:
+    findings = [check_listener(settings), *check_ice_addresses(settings),
+                *check_data_dir(settings), check_clock()]
+    findings.append(asyncio.run(check_aiortc()))
+    return findings
+
+
+def report(findings: list[Finding]) -> int:
+    for finding in findings:
+        print(finding.line())
+    failed = sum(f.level is Level.FAIL for f in findings)
+    print(f"{failed} problem(s) found" if failed else "nothing wrong found")
+    return 1 if failed else 0
