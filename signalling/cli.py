@@ -32,17 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--name", default="")
     token.add_argument("--ttl", type=int, help="seconds (default: LIVEROOM_TOKEN_TTL_S)")
 
-    gate = commands.add_parser("gate", help="run the release quality gate "
-                               "(docs/quality-gate.md)")
-    from qos.gate.cli import add_arguments as add_gate_arguments
-
-    add_gate_arguments(gate)
-
     args = parser.parse_args(argv)
-    if args.command == "gate":
-        from qos.gate.cli import run as run_gate
-
-        return run_gate(args)
     overrides = {k: v for k, v in (("host", getattr(args, "host", None)),
                                    ("port", getattr(args, "port", None))) if v is not None}
     if getattr(args, "dev", False):

@@ -3,6 +3,7 @@ measure what a learner sees and hears, judge it against versioned thresholds and
 baseline, and write JSON, JUnit XML and HTML reports (docs/quality-gate.md).
 
 Pure parts: `profiles`, `thresholds`, `aggregate`, `baseline`, `counters`, `host` (all but
-its monitor), `model`, `svg`, `outputs`. IO: `node`, `session` (one run), `runner` (all
-runs), `cli`.
+its monitor), `figures` (a run's figures from its recorded series), `model`, `svg`,
+`outputs`. IO: `node`, `taps` (what the gate reads of aiortc), `run` (one run, `GateRun`),
+`runner` (all runs), `cli` (the `liveroom-gate` command).
 """

@@ -1,4 +1,4 @@
-"""`python -m qos.gate` = `liveroom gate`."""
+"""`python -m qos.gate` = `liveroom-gate`."""
 
 import sys
 

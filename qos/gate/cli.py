@@ -1,4 +1,5 @@
-"""`liveroom gate`: run the release quality gate and write its report.
+"""`liveroom-gate` (or `python -m qos.gate`): run the release quality gate and write its
+report.
 
 Exit status 0 when every hard threshold holds and no p95 regressed against the baseline,
 1 otherwise (each failure names the profile and the metric), 2 on bad arguments.
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         if args.url and not args.token_secret:
             raise ValueError("--url needs --token-secret")
     except (ValueError, OSError) as exc:
-        print(f"liveroom gate: {exc}", file=sys.stderr)
+        print(f"liveroom-gate: {exc}", file=sys.stderr)
         return 2
     from .runner import rejudge, run_gate
 
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             report = rejudge(load_baseline(args.from_report), thresholds, baseline)
         except (ValueError, KeyError, TypeError) as exc:
-            print(f"liveroom gate: {args.from_report}: {exc}", file=sys.stderr)
+            print(f"liveroom-gate: {args.from_report}: {exc}", file=sys.stderr)
             return 2
         return _finish(report, args.out)
     _quiet_logs()
@@ -143,6 +144,6 @@ def _quiet_logs() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="liveroom gate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="liveroom-gate", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))

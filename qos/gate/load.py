@@ -1,6 +1,6 @@
 """Read a gate report's JSON back into runs, to judge them again (pure).
 
-`liveroom gate --from-report report.json` re-judges stored runs with the current
+`liveroom-gate --from-report report.json` re-judges stored runs with the current
 thresholds and baseline, without measuring again (after a thresholds change, say).
 """
 

@@ -21,7 +21,7 @@ from .load import runs_from_report
 from .model import Check, GateReport, ProfileResult, RunResult
 from .node import GateNode
 from .profiles import Profile, profile
-from .session import RunConfig, run_once
+from .run import RunConfig, run_once
 from .thresholds import Thresholds, evaluate
 
 __all__ = ["SCHEMA", "GateConfig", "judge", "overloaded", "rejudge", "run_gate"]

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from media import feed as feed_module
+from qos.gate import cli
 from qos.gate.baseline import baseline_metrics
 from qos.gate.model import GateReport
 from qos.gate.outputs import to_json, write_all
@@ -25,7 +26,6 @@ from qos.gate.profiles import parse_profiles
 from qos.gate.runner import GateConfig, run_gate
 from qos.gate.thresholds import load
 from qos.probe_source import ProbeConfig
-from signalling import cli
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PROFILES = "P0,P2,P7:5"
@@ -91,8 +91,8 @@ def test_the_same_run_fails_when_the_node_forwards_300_ms_late(
 ) -> None:
     """The fault: every packet a publisher sends reaches the node's subscribers 300 ms late.
 
-    Run through `liveroom gate` with the healthy run as the baseline, so the verdict comes
-    from the command and its exit status."""
+    Run through `liveroom-gate` (`qos.gate.cli`) with the healthy run as the baseline, so the
+    verdict comes from the command and its exit status."""
     on_packet = feed_module.Feed.on_packet
 
     def late(self: Any, receiver: Any, packet: Any) -> None:
@@ -104,7 +104,7 @@ def test_the_same_run_fails_when_the_node_forwards_300_ms_late(
     baseline.write_text(json.dumps(to_json(report)))
     fault_out = ARTIFACTS / "gate" / "fault"
     code = cli.main([
-        "gate", "--profiles", PROFILES, "--repeats", "1", "--duration", "20", "--warmup", "5",
+        "--profiles", PROFILES, "--repeats", "1", "--duration", "20", "--warmup", "5",
         "--probe-size", "320x240", "--baseline", str(baseline), "--out", str(fault_out),
         "--retries", "0", "--quiet",
     ])

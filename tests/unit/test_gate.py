@@ -330,10 +330,27 @@ def test_charts_break_lines_at_missing_values_and_survive_no_data() -> None:
 def test_bad_arguments_exit_with_2_before_running_anything(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from qos.gate import cli
+
+    assert cli.main(argv) == 2
+    assert "liveroom-gate:" in capsys.readouterr().err
+
+
+def test_the_gate_is_its_own_command_and_no_longer_a_subcommand_of_the_node(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tomllib
+    from pathlib import Path
+
     from signalling import cli
 
-    assert cli.main(["gate", *argv]) == 2
-    assert "liveroom gate:" in capsys.readouterr().err
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert scripts["liveroom-gate"] == "qos.gate.cli:main"
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["gate", "--profiles", "P0"])
+    assert refused.value.code == 2
+    assert "invalid choice: 'gate'" in capsys.readouterr().err
 
 
 def test_a_stored_report_is_judged_again_with_the_same_figures() -> None:
