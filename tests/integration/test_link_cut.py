@@ -33,20 +33,20 @@ from tests.netns import Link
 
 ROOM = "lesson-l"
 TTMR_LIMIT = 3.0
-"""Loose on purpose (a shared CI host; as test_continuity.TTMR_LIMIT): the aim (1 s) and the
-quiet-machine figures are in
-docs/continuity.md."""
+"""Loose on purpose (a shared CI host; as test_continuity.TTMR_LIMIT): the aim (1 s) and
+the quiet-machine figures are in docs/continuity.md."""
 REPO = Path(__file__).resolve().parents[2]
 
 
-GAP_S = 0.3  # a pause in decoded frames this long ends a run of media (as linkbot.GAP_S)
+GAP_S = 0.5  # a pause in decoded frames this long ends a run of media (linkbot tells ≥ 0.3 s)
+FLOWING_S = 1.0  # media flows if a frame was decoded this recently
 HOLD_S = 2.0  # media counts as back once it has flowed this long without a pause
 
 
 def last_run_start(times: list[float], now: float) -> float | None:
     """When the current run of frames began (no pause of GAP_S since); None if no frame
-    arrived in the last GAP_S."""
-    if not times or now - times[-1] > GAP_S:
+    arrived in the last FLOWING_S."""
+    if not times or now - times[-1] > FLOWING_S:
         return None
     i = len(times) - 1
     while i > 0 and times[i] - times[i - 1] < GAP_S:
