@@ -115,8 +115,8 @@ class CutLesson:
 
     async def cut(self, seconds: float) -> dict[str, Any]:
         """Cut the learner's link for `seconds`; measure when media is back for good in
-        each direction (the start of the run of frames still going HOLD_S later, after the
-        learner's reconnect finished)."""
+        each direction: the start of the run of frames still going HOLD_S after the
+        learner's reconnect finished (waiting up to 25 s after the restore for it)."""
         before = len(self.reconnects())
         cut = self.link.cut()
         await self.hold(seconds)
@@ -132,6 +132,13 @@ class CutLesson:
 
         await self.until(finished, 25.0)
         await self.hold(HOLD_S)
+
+        def back_for_good() -> bool:  # both ways, for HOLD_S already
+            now = time.monotonic()
+            starts = (self.learner_run_start(now), last_run_start(self.tutor_frames(), now))
+            return all(s is not None and now - s >= HOLD_S for s in starts)
+
+        await self.until(back_for_good, max(0.0, restored + 25.0 - time.monotonic()))
         now = time.monotonic()
         receive = self.learner_run_start(now)
         send = last_run_start(self.tutor_frames(), now)
