@@ -75,6 +75,8 @@ class CutLesson:
         return sorted(t for w in self.watches for t in w.times)
 
     def learner_run_start(self, now: float) -> float | None:
+        """As last_run_start for the learner's frames of the tutor, from the bot's reports
+        (a `frame` line starts each run; `fps` lines say it is still going)."""
         starts = [x["t"] for x in self.link.events("frame")
                   if x["publisher"] == "tutor" and x["gap_s"] >= GAP_S]
         fps = self.link.events("fps")
