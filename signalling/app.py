@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import structlog
@@ -33,12 +34,28 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/v1/rooms/{room_id}/ws", ws.websocket)
     app.router.add_get("/metrics", metrics.metrics)
     app.cleanup_ctx.append(_node_lifecycle)
+    app.on_shutdown.append(_tell_everyone)
     return app
 
 
+async def _tell_everyone(app: web.Application) -> None:
+    """SIGTERM/SIGINT. aiohttp stops listening, runs on_shutdown, then waits for the open
+    requests (our WebSockets) and only then runs the cleanup: so the rooms are closed here
+    (everyone gets `closing {server_shutdown}` and close 1001 at once), within half of
+    `shutdown_timeout_s` (the rest is aiohttp's wait for the handlers, cli.serve)."""
+    node = app[NODE]
+    node.ready = False
+    try:
+        async with asyncio.timeout(node.settings.shutdown_timeout_s / 2):
+            await node.close()
+    except TimeoutError:
+        log.warning("node_close_timed_out", timeout_s=node.settings.shutdown_timeout_s / 2)
+
+
 async def _node_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """Start-up: check aiortc, pin ICE host addresses, start the node. Shutdown: the node
-    closes its rooms, then the sockets that are left get 1001."""
+    """Start-up: check aiortc, pin ICE host addresses, start the node. Shutdown (after
+    `_tell_everyone`): the node closes what is left, then the sockets that never joined
+    get 1001."""
     node = app[NODE]
     await self_check()
     pin_host_addresses(node.settings.ice_host_addresses)
@@ -48,6 +65,8 @@ async def _node_lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
     await node.close()
     sockets: set[web.WebSocketResponse] = app[SOCKETS]
-    for socket in list(sockets):
-        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+    if sockets:  # any not closed by their rooms (not joined yet): at once, bounded
+        await asyncio.wait([asyncio.ensure_future(
+            s.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown"))
+            for s in list(sockets)], timeout=node.settings.shutdown_timeout_s / 8)
     log.info("node_stopped")

@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(settings)
     if settings.dev:
         _print_demo_links(settings)
+    # on_shutdown (app._tell_everyone) may take half the bound; aiohttp waits for the
+    # handlers twice this, the cleanup an eighth: the process exits within the bound
     web.run_app(app, host=settings.host, port=settings.port, print=None,
+                shutdown_timeout=settings.shutdown_timeout_s / 8,
                 loop=__import__("uvloop").new_event_loop() if settings.uvloop else None)
     return 0
 

@@ -113,15 +113,16 @@ class Node:
             self._ticker = asyncio.get_running_loop().create_task(self.run_ticks())
 
     async def close(self) -> None:
-        """Stop the tick, then close every room (participants told `server_shutdown`)."""
-        if self._closed:
-            return
-        self._closed = True
-        self.ready = False
-        ticker, self._ticker = self._ticker, None
-        if ticker is not None:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-        for room_id in list(self.hubs):
-            await self.close_room(room_id, LeaveReason.SERVER_SHUTDOWN)
+        """Stop the tick, then close every room at once (each tells its participants
+        before it stops its media, so nobody waits for another room's peer connections).
+        Idempotent: a second call closes only what a first one, cut short, left open."""
+        if not self._closed:
+            self._closed = True
+            self.ready = False
+            ticker, self._ticker = self._ticker, None
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+        await asyncio.gather(*(self.close_room(room_id, LeaveReason.SERVER_SHUTDOWN)
+                               for room_id in list(self.hubs)))

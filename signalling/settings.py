@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     auto_create_rooms: bool = True
     max_message_bytes: int = 64 * 1024
     join_timeout_s: float = 10.0
+    shutdown_timeout_s: float = Field(
+        default=5.0, description="SIGTERM/SIGINT: the process exits within this long")
     ice_host_addresses: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Addresses for ICE host candidates; all if empty"
     )

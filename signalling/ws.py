@@ -124,7 +124,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     settings = request.app[NODE].settings
     ws = web.WebSocketResponse(max_msg_size=4 * settings.max_message_bytes, heartbeat=20.0)
     await ws.prepare(request)
-    conn = Connection(ws)
+    conn = Connection(ws, request.transport)
     session = Session(request, conn)
     request.app[SOCKETS].add(ws)
     try:

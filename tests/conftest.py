@@ -51,7 +51,7 @@ async def node_factory(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
 
     async def start(**overrides: object) -> RunningNode:
         settings = node_settings(tmp_path, **overrides)
-        server = TestServer(create_app(settings), host="127.0.0.1", port=settings.port)
+        server = TestServer(create_app(settings), host=settings.host, port=settings.port)
         await server.start_server()
         servers.append(server)
         return RunningNode(server)
