@@ -19,7 +19,7 @@ import pytest
 import media.fallback
 from media.fallback import FallbackPolicy
 from media.ids import Kind, Role
-from media.reception import unwrap
+from media.rtp import unwrap
 from qos.probe_tracks import probe_tracks
 from signalling import protocol as p
 from signalling.client import Client, PacketRecord

@@ -14,8 +14,8 @@ from media.reception import (
     Playout,
     SyncGroup,
     VideoAssembler,
-    unwrap,
 )
+from media.rtp import unwrap
 
 FRAME_TS = 3000  # 30 fps at 90 kHz
 
