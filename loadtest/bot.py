@@ -28,11 +28,11 @@ from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from media.clip import ClipTrack, encode_clip
 from media.ids import Role
 from media.peer import pin_host_addresses
 from signalling import protocol as p
 from signalling.client import Client, RemoteDownlink
+from signalling.client.clip import ClipTrack, encode_clip
 from signalling.tokens import mint
 
 from .counting import PacketCounter, payload_types, tap_connection

@@ -25,9 +25,9 @@ import av
 import structlog
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from media.clip import Clip, ClipTrack, read_frame_number
 from media.ids import Kind, Role
 from qos.freeze import FreezeDetector, StallKind
+from qos.impairment import Drop, Impairment
 from qos.probe import ProbeAnalyzer
 from qos.probe_source import ProbeConfig
 from qos.probe_tracks import ProbeVideoTrack, probe_tracks
@@ -35,8 +35,8 @@ from qos.score import NetworkSample, mos_of
 from qos.units import OPUS_CLOCK_RATE, VIDEO_CLOCK_RATE
 from signalling import protocol as p
 from signalling.client import Client, RemoteDownlink
-from signalling.continuity import NETWORK_RESTORED, Reconnect, ReconnectPolicy
-from signalling.impairment import Drop, Impairment
+from signalling.client.clip import Clip, ClipTrack, read_frame_number
+from signalling.client.continuity import NETWORK_RESTORED, Reconnect, ReconnectPolicy
 
 from .counters import Deltas, SequenceCounter
 from .host import HostMonitor, overlap

@@ -11,6 +11,9 @@ burst loss, a token-bucket rate limit with a packet queue, reordering). The deci
 made by `LinkModel`, which is pure: it takes the arrival time and the datagram's size and
 returns when to deliver it (or that it is dropped); `Impairment` does the IO, re-scheduling
 delayed datagrams with `loop.call_later`. Only media datagrams go through the link model.
+
+`Impairment` is the client's `NetworkModel` (signalling/client/network.py): give it to
+`Client(impairment=...)`.
 """
 
 from __future__ import annotations

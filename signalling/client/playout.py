@@ -6,7 +6,7 @@ arrived (a lost retransmission blocks the picture until 512 packets queue up, th
 frames after the hole are decoded against missing references: corrupt pictures), it NACKs a
 lost packet once, and audio waits behind a missing packet until 16 packets queue up.
 
-This core models Chrome's receiver instead (the aiortc adapter is ``signalling/reception.py``):
+This core models Chrome's receiver instead (the aiortc adapter is ``reception.py`` here):
 
 - **NACK** (Chrome's NackRequester): every missing packet is NACKed at once and again each
   round trip (measured from a NACK to the retransmission it brought), at most 10 times.
@@ -33,7 +33,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from .rtp import unwrap
+from media.rtp import unwrap
 
 __all__ = [
     "AudioAssembler",

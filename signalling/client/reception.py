@@ -1,4 +1,4 @@
-"""Puts the browser-like receive pipeline (`media.reception`) into aiortc receivers.
+"""Puts the browser-like receive pipeline (sans-IO core: `playout.py`) into aiortc receivers.
 
 aiortc's `RTCRtpReceiver` unwraps RTX, keeps receiver statistics and REMB, then hands each
 packet to its jitter buffer and each frame the buffer returns to a decoder thread. The
@@ -20,8 +20,9 @@ import structlog
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtp import RtpPacket
 
-from media.reception import AudioAssembler, InPacket, Playout, SyncGroup, VideoAssembler
 from media.rtp import vp8_starts_keyframe
+
+from .playout import AudioAssembler, InPacket, Playout, SyncGroup, VideoAssembler
 
 __all__ = ["ReceivePipeline", "install"]
 
