@@ -30,6 +30,8 @@ from typing import Any
 
 from aiortc import RTCPeerConnection
 
+from signalling.client.aiortc_compat import ice_protocols
+
 MAX_IN_FLIGHT = 4096
 """Delayed datagrams held per direction; beyond this new ones are dropped (never unbounded)."""
 
@@ -278,17 +280,14 @@ class Impairment:
 
     def apply(self, pc: RTCPeerConnection) -> None:
         """Wrap every ICE socket of `pc` (call after setLocalDescription: sockets exist)."""
-        for transceiver in pc.getTransceivers():
-            ice = transceiver.receiver.transport.transport
-            protocol: Any
-            for protocol in ice.iceGatherer._connection._protocols:
-                if getattr(protocol, "_liveroom_impaired", False):
-                    continue
-                protocol._liveroom_impaired = True
-                self._protocols.append(protocol)
-                key = id(protocol)
-                protocol.datagram_received = self._wrap_in(key, protocol.datagram_received)
-                protocol.send_data = self._wrap_out(key, protocol.send_data)
+        for protocol in ice_protocols(pc):
+            if getattr(protocol, "_liveroom_impaired", False):
+                continue
+            protocol._liveroom_impaired = True
+            self._protocols.append(protocol)
+            key = id(protocol)
+            protocol.datagram_received = self._wrap_in(key, protocol.datagram_received)
+            protocol.send_data = self._wrap_out(key, protocol.send_data)
 
     def _blocked(self, key: int) -> bool:
         return key in self._dead or self.outage()

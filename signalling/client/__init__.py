@@ -9,6 +9,7 @@ and `media.rtp`, and third-party libraries; nothing of the node imports it.
 - `network`: the `NetworkModel` seam a simulated network plugs into (`qos.impairment`);
 - `playout` (sans-IO core) and `reception` (its aiortc adapter): the browser-like receiver;
 - `clip`: pre-encoded bot media;
+- `aiortc_compat`: the aiortc internals the client side reaches (also the gate, the bots).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from media.ids import Kind
 from signalling import protocol as p
 
+from .aiortc_compat import ice_protocols
 from .continuity import (
     FIRST_PACKET,
     GAVE_UP,
@@ -268,17 +269,14 @@ class Client:
                 if self.reconnects and downlink is not None:
                     self.reconnects[-1].mark(FIRST_PACKET, now)
 
-        for transceiver in pc.getTransceivers():
-            ice = transceiver.receiver.transport.transport
-            protocol: Any
-            for protocol in ice.iceGatherer._connection._protocols:
-                inner = protocol.datagram_received
+        for protocol in ice_protocols(pc):
+            inner = protocol.datagram_received
 
-                def received(data: bytes | str, addr: Any, inner: Any = inner) -> None:
-                    seen(data, addr)
-                    inner(data, addr)
+            def received(data: bytes | str, addr: Any, inner: Any = inner) -> None:
+                seen(data, addr)
+                inner(data, addr)
 
-                protocol.datagram_received = received
+            protocol.datagram_received = received
 
         @pc.on("connectionstatechange")
         def on_state() -> None:

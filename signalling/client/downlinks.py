@@ -13,6 +13,8 @@ from aiortc.rtp import RtpPacket
 from media.ids import Kind
 from media.rtp import vp8_starts_keyframe
 
+from .aiortc_compat import receiver_rtp_handler, set_receiver_rtp_handler
+
 __all__ = ["PacketRecord", "RemoteDownlink", "record_packets"]
 
 
@@ -40,7 +42,7 @@ class RemoteDownlink:
 
 def record_packets(receiver: Any, log: list[PacketRecord]) -> None:
     """Append a `PacketRecord` to `log` for every RTP packet `receiver` is handed."""
-    inner = receiver._handle_rtp_packet
+    inner = receiver_rtp_handler(receiver)
 
     async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
         log.append(PacketRecord(
@@ -49,4 +51,4 @@ def record_packets(receiver: Any, log: list[PacketRecord]) -> None:
         ))
         await inner(packet, arrival_time_ms=arrival_time_ms)
 
-    receiver._handle_rtp_packet = handle
+    set_receiver_rtp_handler(receiver, handle)

@@ -11,6 +11,13 @@ from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 
+from .aiortc_compat import (
+    sender_rtcp_handler,
+    sender_ssrc,
+    set_keyframe_request,
+    set_sender_rtcp_handler,
+)
+
 __all__ = ["add_track", "close_keeping_tracks", "pass_remb_to"]
 
 
@@ -20,7 +27,7 @@ def add_track(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpSender:
     sender = pc.addTrack(track)
     request_keyframe = getattr(track, "request_keyframe", None)
     if request_keyframe is not None:
-        sender._send_keyframe = request_keyframe  # type: ignore[method-assign]
+        set_keyframe_request(sender, request_keyframe)
     set_target = getattr(track, "set_target_bitrate", None)
     if set_target is not None:
         pass_remb_to(sender, set_target)
@@ -30,17 +37,17 @@ def add_track(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpSender:
 def pass_remb_to(sender: RTCRtpSender, set_target: Callable[[float], None]) -> None:
     """Give a pre-encoded track the REMB its sender receives (aiortc passes REMB only to
     its own encoder, and clamps it to that encoder's 250 kbps floor)."""
-    handle = sender._handle_rtcp_packet
+    handle = sender_rtcp_handler(sender)
 
     async def handle_rtcp(packet: Any) -> None:
         if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             with contextlib.suppress(ValueError):
                 bitrate, ssrcs = unpack_remb_fci(packet.fci)
-                if sender._ssrc in ssrcs:
+                if sender_ssrc(sender) in ssrcs:
                     set_target(bitrate)
         await handle(packet)
 
-    sender._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
+    set_sender_rtcp_handler(sender, handle_rtcp)
 
 
 async def close_keeping_tracks(pc: RTCPeerConnection) -> None:
