@@ -28,11 +28,12 @@ from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from media.clip import ClipTrack, encode_clip
 from media.ids import Role
 from media.peer import pin_host_addresses
 from signalling import protocol as p
 from signalling.client import Client, RemoteDownlink
+from signalling.client.aiortc_compat import packets_sent, set_keyframe_request, srtp_profile
+from signalling.client.clip import ClipTrack, encode_clip
 from signalling.tokens import mint
 
 from .counting import PacketCounter, payload_types, tap_connection
@@ -54,8 +55,7 @@ class Reporter:
             with contextlib.suppress(Exception):
                 dtls = pc.getTransceivers()[0].receiver.transport
                 if dtls.state == "connected":
-                    assert dtls._ssl is not None
-                    return str(dtls._ssl.get_selected_srtp_profile().decode())
+                    return srtp_profile(dtls)
         return None
 
     def line(self) -> str:
@@ -148,7 +148,7 @@ async def janus_publisher(
     owned.append(pc)
     for track in tracks:
         sender = pc.addTrack(track)
-        sender._send_keyframe = track.request_keyframe  # type: ignore[method-assign]
+        set_keyframe_request(sender, track.request_keyframe)
     await pc.setLocalDescription(await pc.createOffer())
     event = await session.message(
         {"request": "publish", "audio": True, "video": True},
@@ -199,7 +199,7 @@ def _report_tracks(reporter: Reporter, tracks: list[ClipTrack], pc: Any) -> None
     reporter.live = lambda: {
         "audio_frames": audio.frames_sent, "video_frames": video.frames_sent,
         "keyframes": video.keyframes_sent,
-        "packets_sent": sum(s._RTCRtpSender__packet_count for s in senders),
+        "packets_sent": sum(packets_sent(s) for s in senders),
     }
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from signalling.client.aiortc_compat import ice_connection
+
 _HEADER = struct.Struct("!HII")  # sequence number, timestamp, ssrc (from byte 2)
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9_.-]+)/", re.M)
 
@@ -111,7 +113,7 @@ def tap_connection(pc: Any, counter: PacketCounter) -> None:
     Python call and no STUN parse attempt; the ICE connection's `data_received` is wrapped
     too, for sockets that appear later.
     """
-    connection = pc.getTransceivers()[0].receiver.transport.transport._connection
+    connection = ice_connection(pc.getTransceivers()[0].receiver.transport.transport)
     count = counter.on_datagram
 
     def is_media(data: bytes) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .reception import unwrap
+from .rtp import unwrap
 
 __all__ = ["NackList"]
 

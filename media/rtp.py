@@ -20,6 +20,15 @@ def ts_add(a: int, b: int) -> int:
     return (a + b) & 0xFFFFFFFF
 
 
+def unwrap(value: int, reference: int, bits: int) -> int:
+    """``value`` (modulo 2**bits) as the integer nearest to ``reference``."""
+    modulus = 1 << bits
+    delta = (value - reference) % modulus
+    if delta >= modulus // 2:
+        delta -= modulus
+    return reference + delta
+
+
 def vp8_starts_keyframe(payload: bytes) -> bool:
     """True if an RTP VP8 payload (RFC 7741) is the first packet of a keyframe.
 

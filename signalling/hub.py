@@ -14,13 +14,13 @@ import structlog
 from media.errors import MediaError
 from media.ids import DownlinkId, Identity, Kind, LeaveReason, PublicationId, Role, RoomId
 from media.room import Grants, Room, RoomEvent
+from media.room_media import RoomMedia
 from media.sdp_policy import inspect_offer
-from media.session import RoomMedia
-from media.stats import downlink_counters, uplink_counters
 from qos.live import ParticipantQuality, QualityReport
 
 from . import protocol as p
 from .connection import Connection
+from .stats import downlink_counters, uplink_counters
 from .tokens import TokenClaims
 from .wire import event_message, event_subject, participant_info, publication_info, room_info
 

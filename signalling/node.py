@@ -13,7 +13,7 @@ from media.counters import ForwardingCounters
 from media.ids import LeaveReason, RoomId
 from media.peer import PeerConfig
 from media.room import Room
-from media.session import RoomMedia
+from media.room_media import RoomMedia
 from qos.live import QualityReport
 
 from .errors import SignalCode, SignalError

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from media.clip import Clip, encode_clip
 from media.ids import Role
 from signalling.app import create_app
+from signalling.client.clip import Clip, encode_clip
 from signalling.settings import Settings
 from signalling.tokens import mint
 

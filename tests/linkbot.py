@@ -25,11 +25,11 @@ from typing import Any
 
 import av
 
-from media.clip import Clip, ClipTrack, encode_clip, read_frame_number
 from media.ids import Kind
 from media.peer import pin_host_addresses
 from signalling.client import Client
-from signalling.continuity import ReconnectPolicy
+from signalling.client.clip import Clip, ClipTrack, encode_clip, read_frame_number
+from signalling.client.continuity import ReconnectPolicy
 
 GAP_S = 0.3
 TICK_S = 0.05

@@ -21,7 +21,7 @@ from qos.freeze import FreezeDetector, Stall, StallKind
 from qos.probe import VideoObservation
 from qos.score import NetworkSample, mos_of
 from qos.units import OPUS_CLOCK_RATE, VIDEO_CLOCK_RATE
-from signalling.continuity import NETWORK_RESTORED, Reconnect
+from signalling.client.continuity import NETWORK_RESTORED, Reconnect
 
 from .host import overlap
 from .model import Disruption, ReconnectTimeline, RunResult, Sample

@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from signalling.impairment import LinkProfile
+from qos.impairment import LinkProfile
 
 from .aggregate import METRICS
 from .model import Check, GateReport, ProfileResult, RunResult, Sample

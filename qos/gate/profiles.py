@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from signalling.impairment import CLEAN, LinkProfile
+from qos.impairment import CLEAN, LinkProfile
 
 __all__ = ["OUTAGE_SECONDS", "PROFILES", "Profile", "parse_profiles", "profile"]
 

@@ -27,15 +27,15 @@ import av
 import structlog
 from aiortc.mediastreams import MediaStreamTrack
 
-from media.clip import Clip, ClipTrack, read_frame_number
 from media.ids import Kind, Role
+from qos.impairment import Drop, Impairment
 from qos.probe import ProbeAnalyzer
 from qos.probe_source import ProbeConfig
 from qos.probe_tracks import ProbeVideoTrack, probe_tracks
 from signalling import protocol as p
 from signalling.client import Client
-from signalling.continuity import ReconnectPolicy
-from signalling.impairment import Drop, Impairment
+from signalling.client.clip import Clip, ClipTrack, read_frame_number
+from signalling.client.continuity import ReconnectPolicy
 
 from . import figures
 from .counters import Deltas
@@ -69,7 +69,7 @@ class RunConfig:
     """At least this much is measured after the network comes back."""
     join_timeout_s: float = 15.0
     receiver: str = "browser"
-    """The subject's receive pipeline: "browser" (signalling/reception.py) or "aiortc"."""
+    """The subject's receive pipeline: "browser" (signalling/client/reception.py) or "aiortc"."""
 
     def measured_s(self, profile: Profile) -> float:
         needed = self.disrupt_after_s + (profile.outage_s or 0.0) + self.recovery_s

@@ -12,8 +12,8 @@ from typing import Any
 
 import aiortc.codecs.vpx
 
-from media.clip import Clip, encode_clip
 from qos.probe_source import ProbeConfig
+from signalling.client.clip import Clip, encode_clip
 
 from .aggregate import profile_metrics
 from .baseline import compare
@@ -56,7 +56,7 @@ class GateConfig:
     retries: int = 1
     """Extra attempts for a run that host stalls mostly disturbed (see `qos.gate.host`)."""
     receiver: str = "browser"
-    """The subject's receive pipeline: "browser" (signalling/reception.py) or "aiortc"."""
+    """The subject's receive pipeline: "browser" (signalling/client/reception.py) or "aiortc"."""
     encoder_floor_kbps: int = 30
     """The lowest bitrate the tutor's probe encoder goes down to. Chrome's VP8 goes to
     30 kbps; aiortc's stops at 250 kbps, below what P5 and a shared P4 link allow."""

@@ -2,9 +2,9 @@
 stats and RTCP, and the probe's encoder hand-outs.
 
 aiortc keeps what the gate measures in name-mangled attributes (`RTCRtpReceiver.__jitter_buffer`,
-`__remote_streams`, `RTCRtpSender.__lsr`); every such read is here, through `private()`, so
-`GateRun` (`qos.gate.run`) does no aiortc plumbing and the figures (`qos.gate.figures`)
-none at all.
+`__remote_streams`, `RTCRtpSender.__lsr`); every such read is here, through the client's
+accessors (`signalling.client.aiortc_compat`), so `GateRun` (`qos.gate.run`) does no aiortc
+plumbing and the figures (`qos.gate.figures`) none at all.
 """
 
 from __future__ import annotations
@@ -22,11 +22,18 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from media.ids import Kind
 from qos.probe_tracks import ProbeVideoTrack
 from signalling.client import Client, RemoteDownlink
+from signalling.client.aiortc_compat import (
+    private,
+    sender_rtcp_handler,
+    sender_ssrc,
+    set_receiver_internal,
+    set_sender_rtcp_handler,
+)
 
 from .counters import SequenceCounter
 from .figures import jitter_ms, mean_rtt, rtt_from_report
 
-__all__ = ["FrameHandler", "ReceiveTap", "RttTap", "Viewer", "private", "tap_handouts"]
+__all__ = ["FrameHandler", "ReceiveTap", "RttTap", "Viewer", "tap_handouts"]
 
 log = structlog.get_logger(__name__)
 
@@ -35,11 +42,6 @@ FrameHandler = Callable[[str, Any, float], None]
 
 StreamKey = tuple[int, int]
 """(id of the peer connection, SSRC)."""
-
-
-def private(obj: Any, name: str) -> Any:
-    """An aiortc name-mangled attribute (`RTCRtpReceiver.__jitter_buffer`)."""
-    return getattr(obj, f"_{type(obj).__name__}__{name}", None)
 
 
 class _Discard:
@@ -87,7 +89,7 @@ class Viewer:
                     pipeline = private(receiver, "jitter_buffer")
                     if hasattr(pipeline, "stop"):
                         pipeline.stop()  # the client's browser-like pipeline
-                    receiver._RTCRtpReceiver__jitter_buffer = _Discard()  # type: ignore[attr-defined]
+                    set_receiver_internal(receiver, "jitter_buffer", _Discard())
             if self.on_downlink is not None:
                 self.on_downlink(downlink)
         if self.on_frame is None:
@@ -189,19 +191,19 @@ class RttTap:
             return
         self._uplink = uplink
         for sender in uplink.getSenders():
-            inner = sender._handle_rtcp_packet
+            inner = sender_rtcp_handler(sender)
 
             async def handle(packet: Any, sender: Any = sender, inner: Any = inner) -> None:
                 lsr, lsr_time = private(sender, "lsr"), private(sender, "lsr_time")
                 for report in getattr(packet, "reports", ()):
-                    if (report.ssrc == sender._ssrc and lsr is not None and lsr_time is not None
-                            and report.lsr == lsr and report.dlsr):
+                    if (report.ssrc == sender_ssrc(sender) and lsr is not None
+                            and lsr_time is not None and report.lsr == lsr and report.dlsr):
                         rtt = rtt_from_report(time.time(), lsr_time, report.dlsr)
                         if rtt is not None:
                             self._samples.append(rtt)
                 await inner(packet)
 
-            sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+            set_sender_rtcp_handler(sender, handle)
 
     def reset(self) -> None:
         self._samples = []

@@ -7,9 +7,9 @@ from typing import Any
 
 from playwright.async_api import Locator, Page, expect
 
-from media.clip import Clip, ClipTrack
 from media.ids import Role
 from signalling.client import Client, RemoteDownlink
+from signalling.client.clip import Clip, ClipTrack
 from signalling.tokens import TokenGrants
 from tests.conftest import RunningNode
 

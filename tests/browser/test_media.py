@@ -12,10 +12,10 @@ import av
 import numpy.typing as npt
 from playwright.async_api import Page, expect
 
-from media.clip import Clip
 from media.ids import Kind, Role
 from signalling import protocol as p
 from signalling.client import RemoteDownlink
+from signalling.client.clip import Clip
 from tests.browser.helpers import (
     downlink_with_tracks,
     frames_advance,

@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 
 from playwright.async_api import Page, expect
 
-from media.clip import Clip
 from media.ids import Role
 from signalling import protocol as p
+from signalling.client.clip import Clip
 from signalling.keys import NODE
 from tests.browser.helpers import (
     ROOM,

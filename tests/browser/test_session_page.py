@@ -10,10 +10,10 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 from pydantic import BaseModel, ConfigDict
 
-from media.clip import Clip
 from media.ids import Identity, Kind, Role, RoomId
 from signalling import protocol as p
 from signalling.client import Client, RemoteDownlink
+from signalling.client.clip import Clip
 from signalling.keys import NODE
 from tests.browser.helpers import (
     ROOM,

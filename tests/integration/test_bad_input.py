@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from media.clip import Clip, ClipTrack
 from media.ids import Identity, Kind, Role, RoomId
 from signalling.client import Client, ClientError
+from signalling.client.clip import Clip, ClipTrack
 from signalling.keys import NODE
 from signalling.tokens import TokenGrants, mint
 from tests.conftest import API_KEY, RunningNode

@@ -21,9 +21,9 @@ from aiortc.mediastreams import MediaStreamTrack
 import media.bandwidth
 from media.bandwidth import CapPolicy
 from media.ids import Kind, Role
+from qos.impairment import Impairment, LinkProfile
 from qos.probe_tracks import probe_tracks
 from signalling.client import Client
-from signalling.impairment import Impairment, LinkProfile
 from tests.conftest import RunningNode
 
 LINK = LinkProfile(rate_kbps=500, queue_packets=32)
@@ -135,7 +135,7 @@ async def test_a_learner_bot_on_a_slow_uplink_sends_a_lower_rendition(
 ) -> None:
     """The REMB the node sends a publisher reaches a bot's pre-encoded clip ladder (the
     gate's learners), which steps down until its 150 kbps uplink stops dropping."""
-    from media.clip import ClipTrack, encode_clip
+    from signalling.client.clip import ClipTrack, encode_clip
 
     ladder = [encode_clip(2.0, 30, 320, 240, 300_000), encode_clip(2.0, 30, 160, 120, 60_000),
               encode_clip(2.0, 30, 160, 120, 30_000, hold=2)]

@@ -18,12 +18,12 @@ from pathlib import Path
 import av
 import pytest
 
-from media.clip import Clip, ClipTrack, read_frame_number
 from media.ids import Kind, Role
+from qos.impairment import Impairment
 from signalling import protocol as p
 from signalling.client import Client, RemoteDownlink
-from signalling.continuity import SIGNALLING_RESUMED, ReconnectPolicy
-from signalling.impairment import Impairment
+from signalling.client.clip import Clip, ClipTrack, read_frame_number
+from signalling.client.continuity import SIGNALLING_RESUMED, ReconnectPolicy
 from signalling.keys import NODE
 from tests.conftest import RunningNode
 from tests.integration.test_forwarding import has_tracks

@@ -19,11 +19,11 @@ import pytest
 import media.fallback
 from media.fallback import FallbackPolicy
 from media.ids import Kind, Role
-from media.reception import unwrap
+from media.rtp import unwrap
+from qos.impairment import Impairment, LinkProfile
 from qos.probe_tracks import probe_tracks
 from signalling import protocol as p
 from signalling.client import Client, PacketRecord
-from signalling.impairment import Impairment, LinkProfile
 from tests.conftest import RunningNode
 from tests.integration.test_congestion import drain
 

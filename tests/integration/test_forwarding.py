@@ -12,10 +12,10 @@ import av
 import numpy.typing as npt
 import pytest
 
-from media.clip import Clip, ClipTrack, read_frame_number
 from media.ids import Kind, Role, RoomId
 from signalling import protocol as p
 from signalling.client import Client, RemoteDownlink
+from signalling.client.clip import Clip, ClipTrack, read_frame_number
 from signalling.keys import NODE
 from tests.conftest import RunningNode
 
@@ -161,7 +161,7 @@ async def test_mute_stops_forwarding_and_unmute_resumes_with_a_keyframe(
 async def test_two_percent_loss_keeps_99_percent_of_frames(
     node: RunningNode, clip: Clip, side: str
 ) -> None:
-    from signalling.impairment import Impairment
+    from qos.impairment import Impairment
 
     impairment = Impairment(loss_in=0.02, loss_out=0.02, seed=7)
     tutor = await joined_client(

@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from media.clip import Clip, ClipTrack
 from media.ids import Role
 from signalling import protocol as p
 from signalling.client import Client
-from signalling.continuity import ReconnectPolicy
+from signalling.client.clip import Clip, ClipTrack
+from signalling.client.continuity import ReconnectPolicy
 from tests.conftest import RunningNode
 from tests.integration.test_continuity import Watch, record
 from tests.integration.test_forwarding import has_tracks

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import aiohttp
 
-from media.clip import Clip, ClipTrack
 from media.ids import Role
+from qos.impairment import Impairment
 from signalling import protocol as p
 from signalling.client import Client
-from signalling.impairment import Impairment
+from signalling.client.clip import Clip, ClipTrack
 from tests.conftest import API_KEY, RunningNode
 from tests.integration.test_forwarding import frame_numbers, has_tracks
 

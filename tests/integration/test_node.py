@@ -9,10 +9,10 @@ import aiortc
 import pytest
 
 import media.aiortc_compat as compat
-from media.clip import Clip, ClipTrack
 from media.ids import Role, RoomId
 from signalling import protocol as p
 from signalling.client import Client
+from signalling.client.clip import Clip, ClipTrack
 from signalling.keys import NODE
 from tests.conftest import RunningNode
 from tests.integration.test_forwarding import frame_numbers, has_tracks

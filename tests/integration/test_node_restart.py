@@ -14,11 +14,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from media.clip import Clip, ClipTrack
 from media.ids import Role
 from signalling import protocol as p
 from signalling.client import Client
-from signalling.continuity import SIGNALLING_RESUMED, ReconnectPolicy
+from signalling.client.clip import Clip, ClipTrack
+from signalling.client.continuity import SIGNALLING_RESUMED, ReconnectPolicy
 from signalling.tokens import mint
 from tests.conftest import API_KEY, SECRET, free_port
 

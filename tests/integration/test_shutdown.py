@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from media.clip import Clip, ClipTrack
 from media.ids import Role
 from signalling import protocol as p
 from signalling.client import Client
+from signalling.client.clip import Clip, ClipTrack
 from signalling.tokens import mint
 from tests.conftest import SECRET
 from tests.integration.test_node_restart import NodeProcess

@@ -18,11 +18,11 @@ import pytest
 from aiortc.rtcrtpreceiver import NackGenerator
 
 from media import feed as feed_module
-from media.clip import Clip, ClipTrack
 from media.ids import Kind, Role
 from media.nacks import MAX_RETRIES
+from qos.impairment import Impairment, LinkProfile
 from signalling.client import Client
-from signalling.impairment import Impairment, LinkProfile
+from signalling.client.clip import Clip, ClipTrack
 from tests.conftest import RunningNode
 from tests.integration.test_forwarding import has_tracks
 

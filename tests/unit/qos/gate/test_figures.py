@@ -32,7 +32,7 @@ from qos.gate.figures import (
 from qos.gate.model import RunResult, Sample
 from qos.mos import e_model_mos
 from qos.probe import VideoObservation
-from signalling.continuity import Reconnect
+from signalling.client.continuity import Reconnect
 
 
 def seen(frame_id: int | None, *, latency_ms: float | None = 50.0, flash: bool = False,

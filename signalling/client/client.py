@@ -13,18 +13,16 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
 
 from media.ids import Kind
-from media.rtp import vp8_starts_keyframe
+from signalling import protocol as p
 
-from . import protocol as p
+from .aiortc_compat import ice_protocols
 from .continuity import (
     FIRST_PACKET,
     GAVE_UP,
@@ -35,8 +33,13 @@ from .continuity import (
     Reconnect,
     ReconnectPolicy,
 )
-from .impairment import Impairment
+from .downlinks import RemoteDownlink, record_packets
+from .errors import ClientError
+from .network import NetworkModel
 from .reception import install as install_reception
+from .uplink import add_track, close_keeping_tracks
+
+__all__ = ["FINAL_CLOSE_CODES", "FINAL_ERRORS", "Client"]
 
 M = TypeVar("M", bound=p.ServerMessage)
 
@@ -46,58 +49,6 @@ FINAL_CLOSE_CODES = frozenset([1000, 4000, 4001, 4003, 4004, 4009, 4409, 4410])
 FINAL_ERRORS = frozenset(["bad_token", "token_expired", "wrong_room", "room_full"])
 
 
-def _pass_remb_to(sender: RTCRtpSender, set_target: Callable[[float], None]) -> None:
-    """Give a pre-encoded track the REMB its sender receives (aiortc passes REMB only to
-    its own encoder, and clamps it to that encoder's 250 kbps floor)."""
-    handle = sender._handle_rtcp_packet
-
-    async def handle_rtcp(packet: Any) -> None:
-        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
-            with contextlib.suppress(ValueError):
-                bitrate, ssrcs = unpack_remb_fci(packet.fci)
-                if sender._ssrc in ssrcs:
-                    set_target(bitrate)
-        await handle(packet)
-
-    sender._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
-
-
-async def _close_keeping_tracks(pc: RTCPeerConnection) -> None:
-    """Close a peer connection without stopping its tracks, so they can be sent again."""
-    for sender in pc.getSenders():
-        sender.replaceTrack(None)
-    await pc.close()
-
-
-class ClientError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class PacketRecord:
-    """One RTP packet as the client's receiver saw it (before RTX unwrap)."""
-
-    payload_type: int
-    ssrc: int
-    sequence_number: int
-    timestamp: int
-    keyframe_start: bool
-    size: int
-    at: float = 0.0  # time.monotonic() when it arrived
-
-
-@dataclass
-class RemoteDownlink:
-    id: str
-    publisher: str
-    pc: RTCPeerConnection
-    tracks: dict[Kind, MediaStreamTrack] = field(default_factory=dict)
-    packets: dict[Kind, list[PacketRecord]] = field(default_factory=dict)
-
-
 class Client:
     def __init__(
         self,
@@ -105,7 +56,7 @@ class Client:
         room: str,
         token: str,
         *,
-        impairment: Impairment | None = None,
+        impairment: NetworkModel | None = None,
         record_packets: bool = False,
         reconnect: ReconnectPolicy | None = None,
         seed: int = 0,
@@ -115,7 +66,7 @@ class Client:
         self.token = token
         self.impairment = impairment
         self.record_packets = record_packets
-        self.reception = reception  # browser-like receive pipeline (signalling/reception.py)
+        self.reception = reception  # browser-like receive pipeline (reception.py)
         self.joined: p.Joined | None = None
         self.events: list[p.ServerMessage] = []
         self.downlinks: dict[str, RemoteDownlink] = {}
@@ -189,13 +140,7 @@ class Client:
         self._published = list(tracks)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         for track in tracks:
-            sender = pc.addTrack(track)
-            request_keyframe = getattr(track, "request_keyframe", None)
-            if request_keyframe is not None:
-                sender._send_keyframe = request_keyframe  # type: ignore[method-assign]
-            set_target = getattr(track, "set_target_bitrate", None)
-            if set_target is not None:
-                _pass_remb_to(sender, set_target)
+            add_track(pc, track)
         await pc.setLocalDescription(await pc.createOffer())
         self._watch_sockets(pc)
         reply = await self.request(p.Publish(id=next(self._ids), sdp=pc.localDescription.sdp))
@@ -203,7 +148,7 @@ class Client:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply.sdp, type="answer"))
         old, self.uplink = self.uplink, pc
         if old is not None:
-            await _close_keeping_tracks(old)
+            await close_keeping_tracks(old)
         return reply
 
     async def mute(self, kind: Kind, muted: bool) -> None:
@@ -304,7 +249,7 @@ class Client:
             install_reception(pc)
         if self.record_packets:
             for transceiver in pc.getTransceivers():
-                self._record(transceiver.receiver, downlink.packets.setdefault(
+                record_packets(transceiver.receiver, downlink.packets.setdefault(
                     Kind(transceiver.kind), []))
         await pc.setLocalDescription(await pc.createAnswer())
         self._watch_sockets(pc, downlink)
@@ -312,19 +257,6 @@ class Client:
         await self.request(
             p.Answer(id=next(self._ids), downlink=offer.downlink, sdp=pc.localDescription.sdp)
         )
-
-    @staticmethod
-    def _record(receiver: Any, log: list[PacketRecord]) -> None:
-        inner = receiver._handle_rtp_packet
-
-        async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
-            log.append(PacketRecord(
-                packet.payload_type, packet.ssrc, packet.sequence_number, packet.timestamp,
-                vp8_starts_keyframe(packet.payload), len(packet.payload), time.monotonic(),
-            ))
-            await inner(packet, arrival_time_ms=arrival_time_ms)
-
-        receiver._handle_rtp_packet = handle
 
     # --- continuity ----------------------------------------------------------------------
 
@@ -337,17 +269,14 @@ class Client:
                 if self.reconnects and downlink is not None:
                     self.reconnects[-1].mark(FIRST_PACKET, now)
 
-        for transceiver in pc.getTransceivers():
-            ice = transceiver.receiver.transport.transport
-            protocol: Any
-            for protocol in ice.iceGatherer._connection._protocols:
-                inner = protocol.datagram_received
+        for protocol in ice_protocols(pc):
+            inner = protocol.datagram_received
 
-                def received(data: bytes | str, addr: Any, inner: Any = inner) -> None:
-                    seen(data, addr)
-                    inner(data, addr)
+            def received(data: bytes | str, addr: Any, inner: Any = inner) -> None:
+                seen(data, addr)
+                inner(data, addr)
 
-                protocol.datagram_received = received
+            protocol.datagram_received = received
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -389,7 +318,7 @@ class Client:
             await downlink.pc.close()
         self.downlinks.clear()
         if self.uplink is not None:
-            await _close_keeping_tracks(self.uplink)
+            await close_keeping_tracks(self.uplink)
             self.uplink = None
         deadline = time.monotonic() + self.policy.give_up_after
         while time.monotonic() < deadline and not self._closing:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from media.clip import ClipTrack, RenditionChoice, encode_clip, is_vp8_keyframe
+from signalling.client.clip import ClipTrack, RenditionChoice, encode_clip, is_vp8_keyframe
 
 RATES = [300_000.0, 150_000.0, 60_000.0]
 

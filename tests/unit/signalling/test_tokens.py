@@ -1,4 +1,4 @@
-"""Join tokens and the publish-offer policy (pure functions)."""
+"""Join tokens: minted, verified, refused with a code (pure functions)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from typing import cast
 import jwt
 import pytest
 
-from media.errors import ErrorCode, MediaError
-from media.ids import Kind, Role
-from media.sdp_policy import inspect_offer
+from media.ids import Role
 from signalling.errors import SignalCode, SignalError
 from signalling.tokens import mint, verify
 
@@ -50,40 +48,3 @@ def test_an_unsigned_token_is_refused() -> None:
                        cast(str, None), "none")  # PyJWT's annotation omits alg none's None key
     with pytest.raises(SignalError):
         verify(SECRET, token)
-
-
-def offer(*media: str) -> str:
-    head = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-    return head + "".join(media)
-
-
-def m(kind: str, codec: str, direction: str = "sendonly", extra: str = "") -> str:
-    pt = 111 if kind == "audio" else 96
-    rate = "48000/2" if kind == "audio" else "90000"
-    return (f"m={kind} 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\na=mid:{kind}\r\n"
-            f"a={direction}\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
-            f"a=fingerprint:sha-256 {':'.join(['AB'] * 32)}\r\na=setup:actpass\r\n"
-            f"a=rtpmap:{pt} {codec}/{rate}\r\n{extra}")
-
-
-def test_an_audio_and_video_offer_is_accepted() -> None:
-    assert inspect_offer(offer(m("audio", "opus"), m("video", "VP8"))) == [Kind.AUDIO, Kind.VIDEO]
-
-
-@pytest.mark.parametrize(
-    ("sdp", "code"),
-    [
-        ("hello", ErrorCode.BAD_SDP),
-        (offer(), ErrorCode.BAD_SDP),
-        (offer(m("video", "H264")), ErrorCode.UNSUPPORTED_MEDIA),
-        (offer(m("video", "VP8"), m("video", "VP8")), ErrorCode.UNSUPPORTED_MEDIA),
-        (offer(m("video", "VP8", "recvonly")), ErrorCode.BAD_SDP),
-        (offer(m("video", "VP8", extra="a=rid:h send\r\na=simulcast:send h\r\n")),
-         ErrorCode.SIMULCAST_UNSUPPORTED),
-        ("v=0\r\n" + "a=x\r\n" * 10000, ErrorCode.BAD_SDP),
-    ],
-)
-def test_offers_the_forwarder_cannot_carry_are_refused(sdp: str, code: ErrorCode) -> None:
-    with pytest.raises(MediaError) as refused:
-        inspect_offer(sdp)
-    assert refused.value.code is code

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from signalling.impairment import (
+from qos.impairment import (
     Drop,
     GilbertElliott,
     Impairment,

@@ -6,7 +6,7 @@ arrived (a lost retransmission blocks the picture until 512 packets queue up, th
 frames after the hole are decoded against missing references: corrupt pictures), it NACKs a
 lost packet once, and audio waits behind a missing packet until 16 packets queue up.
 
-This core models Chrome's receiver instead (the aiortc adapter is ``signalling/reception.py``):
+This core models Chrome's receiver instead (the aiortc adapter is ``reception.py`` here):
 
 - **NACK** (Chrome's NackRequester): every missing packet is NACKed at once and again each
   round trip (measured from a NACK to the retransmission it brought), at most 10 times.
@@ -33,6 +33,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from media.rtp import unwrap
+
 __all__ = [
     "AudioAssembler",
     "InPacket",
@@ -40,7 +42,6 @@ __all__ = [
     "Playout",
     "SyncGroup",
     "VideoAssembler",
-    "unwrap",
 ]
 
 MAX_NACK_RETRIES = 10
@@ -55,15 +56,6 @@ DELAY_DECAY_S = 0.001
 """How much the playout delay may shrink per frame (it grows at once). Faster (0.1 s per
 second, as Chrome's timing allows) let the A/V offset under 5% loss reach 250 ms in the
 gate (P2), so the delay stays up for longer after late frames."""
-
-
-def unwrap(value: int, reference: int, bits: int) -> int:
-    """``value`` (modulo 2**bits) as the integer nearest to ``reference``."""
-    modulus = 1 << bits
-    delta = (value - reference) % modulus
-    if delta >= modulus // 2:
-        delta -= modulus
-    return reference + delta
 
 
 @dataclass(slots=True)

@@ -344,7 +344,7 @@ def test_the_gate_is_its_own_command_and_no_longer_a_subcommand_of_the_node(
 
     from signalling import cli
 
-    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
     scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
     assert scripts["liveroom-gate"] == "qos.gate.cli:main"
     with pytest.raises(SystemExit) as refused:

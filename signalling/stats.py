@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from aiortc.rtcrtpreceiver import StreamStatistics
 
+from media.ids import CLOCK_RATE, Identity
+from media.room_media import RoomMedia
 from qos.live import StreamCounters
-
-from .ids import CLOCK_RATE, Identity
-from .session import RoomMedia
 
 
 def uplink_counters(media: RoomMedia, identity: Identity) -> list[StreamCounters]:

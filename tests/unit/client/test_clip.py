@@ -1,4 +1,4 @@
-"""Tests for media.clip: pre-encoded bot media and its paced replay track."""
+"""Tests for signalling.client.clip: pre-encoded bot media and its paced replay track."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from media.clip import (
+from signalling.client.clip import (
     Clip,
     ClipTrack,
     encode_clip,

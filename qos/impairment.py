@@ -11,6 +11,9 @@ burst loss, a token-bucket rate limit with a packet queue, reordering). The deci
 made by `LinkModel`, which is pure: it takes the arrival time and the datagram's size and
 returns when to deliver it (or that it is dropped); `Impairment` does the IO, re-scheduling
 delayed datagrams with `loop.call_later`. Only media datagrams go through the link model.
+
+`Impairment` is the client's `NetworkModel` (signalling/client/network.py): give it to
+`Client(impairment=...)`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCPeerConnection
+
+from signalling.client.aiortc_compat import ice_protocols
 
 MAX_IN_FLIGHT = 4096
 """Delayed datagrams held per direction; beyond this new ones are dropped (never unbounded)."""
@@ -275,17 +280,14 @@ class Impairment:
 
     def apply(self, pc: RTCPeerConnection) -> None:
         """Wrap every ICE socket of `pc` (call after setLocalDescription: sockets exist)."""
-        for transceiver in pc.getTransceivers():
-            ice = transceiver.receiver.transport.transport
-            protocol: Any
-            for protocol in ice.iceGatherer._connection._protocols:
-                if getattr(protocol, "_liveroom_impaired", False):
-                    continue
-                protocol._liveroom_impaired = True
-                self._protocols.append(protocol)
-                key = id(protocol)
-                protocol.datagram_received = self._wrap_in(key, protocol.datagram_received)
-                protocol.send_data = self._wrap_out(key, protocol.send_data)
+        for protocol in ice_protocols(pc):
+            if getattr(protocol, "_liveroom_impaired", False):
+                continue
+            protocol._liveroom_impaired = True
+            self._protocols.append(protocol)
+            key = id(protocol)
+            protocol.datagram_received = self._wrap_in(key, protocol.datagram_received)
+            protocol.send_data = self._wrap_out(key, protocol.send_data)
 
     def _blocked(self, key: int) -> bool:
         return key in self._dead or self.outage()

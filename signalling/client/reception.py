@@ -1,4 +1,4 @@
-"""Puts the browser-like receive pipeline (`media.reception`) into aiortc receivers.
+"""Puts the browser-like receive pipeline (sans-IO core: `playout.py`) into aiortc receivers.
 
 aiortc's `RTCRtpReceiver` unwraps RTX, keeps receiver statistics and REMB, then hands each
 packet to its jitter buffer and each frame the buffer returns to a decoder thread. The
@@ -20,8 +20,17 @@ import structlog
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtp import RtpPacket
 
-from media.reception import AudioAssembler, InPacket, Playout, SyncGroup, VideoAssembler
 from media.rtp import vp8_starts_keyframe
+
+from .aiortc_compat import (
+    depayloaded,
+    missing_receiver_internals,
+    receiver_internal,
+    send_nack,
+    send_pli,
+    set_receiver_internal,
+)
+from .playout import AudioAssembler, InPacket, Playout, SyncGroup, VideoAssembler
 
 __all__ = ["ReceivePipeline", "install"]
 
@@ -29,11 +38,6 @@ log = structlog.get_logger(__name__)
 
 TICK_S = 0.01
 """Longest sleep between two looks at the pipeline (NACK retries, give-ups)."""
-
-_PREFIX = "_RTCRtpReceiver__"
-_INTERNALS = ("jitter_buffer", "nack_generator", "decoder_queue", "timestamp_mapper",
-              "codecs", "kind")
-
 
 def _vp8_frame_start(payload: bytes) -> bool:
     """S=1 and partition index 0 in the VP8 payload descriptor (RFC 7741)."""
@@ -45,14 +49,14 @@ class ReceivePipeline:
 
     def __init__(self, receiver: Any, sync: SyncGroup) -> None:
         self.receiver = receiver
-        self.kind: str = getattr(receiver, _PREFIX + "kind")
+        self.kind: str = receiver_internal(receiver, "kind")
         if self.kind == "video":
             self.core: VideoAssembler | AudioAssembler = VideoAssembler(Playout(90_000, sync))
         else:
             self.core = AudioAssembler(Playout(48_000, sync, min_delay=0.02))
-        self._queue = getattr(receiver, _PREFIX + "decoder_queue")
-        self._mapper = getattr(receiver, _PREFIX + "timestamp_mapper")
-        self._codecs: dict[int, Any] = getattr(receiver, _PREFIX + "codecs")
+        self._queue = receiver_internal(receiver, "decoder_queue")
+        self._mapper = receiver_internal(receiver, "timestamp_mapper")
+        self._codecs: dict[int, Any] = receiver_internal(receiver, "codecs")
         self._codec: Any = None
         self._ssrc: int | None = None
         self._wake = asyncio.Event()
@@ -61,7 +65,7 @@ class ReceivePipeline:
     # --- the jitter buffer's interface, called by the receiver --------------------------
 
     def add(self, packet: RtpPacket) -> tuple[bool, None]:
-        data: bytes = getattr(packet, "_data", b"")
+        data = depayloaded(packet)
         start = keyframe = False
         if self.kind == "video":
             start = _vp8_frame_start(packet.payload)
@@ -92,9 +96,9 @@ class ReceivePipeline:
         if self._ssrc is None:
             return
         if actions.nack:
-            await self.receiver._send_rtcp_nack(self._ssrc, actions.nack)
+            await send_nack(self.receiver, self._ssrc, actions.nack)
         if actions.pli:
-            await self.receiver._send_rtcp_pli(self._ssrc)
+            await send_pli(self.receiver, self._ssrc)
         for frame in actions.frames:
             if self._codec is None:
                 break
@@ -112,12 +116,12 @@ def install(pc: Any) -> list[ReceivePipeline]:
     pipelines = []
     for transceiver in pc.getTransceivers():
         receiver = transceiver.receiver
-        missing = [name for name in _INTERNALS if not hasattr(receiver, _PREFIX + name)]
+        missing = missing_receiver_internals(receiver)
         if missing:
             raise RuntimeError(f"aiortc receiver internals moved: {missing}")
         pipeline = ReceivePipeline(receiver, sync)
-        setattr(receiver, _PREFIX + "jitter_buffer", pipeline)
-        setattr(receiver, _PREFIX + "nack_generator", None)
+        set_receiver_internal(receiver, "jitter_buffer", pipeline)
+        set_receiver_internal(receiver, "nack_generator", None)
         pipelines.append(pipeline)
     log.debug("reception_installed", receivers=len(pipelines))
     return pipelines

@@ -1,11 +1,12 @@
-"""The browser-like receive pipeline's core (media/reception.py): NACK retries, keyframe
-recovery, decodability, playout time and lip sync, audio gap skipping."""
+"""The browser-like receive pipeline's core (signalling/client/playout.py): NACK retries,
+keyframe recovery, decodability, playout time and lip sync, audio gap skipping."""
 
 from __future__ import annotations
 
 import pytest
 
-from media.reception import (
+from media.rtp import unwrap
+from signalling.client.playout import (
     GIVE_UP_S,
     MAX_NACK_RETRIES,
     PLI_INTERVAL_S,
@@ -14,7 +15,6 @@ from media.reception import (
     Playout,
     SyncGroup,
     VideoAssembler,
-    unwrap,
 )
 
 FRAME_TS = 3000  # 30 fps at 90 kHz
