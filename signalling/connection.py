@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import structlog
 from aiohttp import web
+from pydantic_core import PydanticSerializationError
 
 from . import protocol as p
 
@@ -33,7 +35,7 @@ class Connection:
             self._outbox.put_nowait(message)
         except asyncio.QueueFull:
             log.warning("connection_too_slow", participant=self.identity)
-            self.close(4010, "too slow")
+            self.close(p.CloseCode.SLOW, "too slow")
 
     def close(self, code: int, reason: str) -> None:
         """Flush what is queued, then close the socket with `code`."""
@@ -59,7 +61,7 @@ class Connection:
                         code=self._close_code, message=self._close_reason.encode()[:120]
                     )
                     return
-                await self.ws.send_str(message.model_dump_json())
+                await self.ws.send_str(encode(message))
         except (ConnectionError, RuntimeError):
             return
 
@@ -70,3 +72,12 @@ class Connection:
             self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
             await asyncio.wait_for(self._writer, flush_timeout)
+
+
+def encode(message: p.ServerMessage) -> str:
+    """The message as JSON text; never fails on text that UTF-8 cannot carry (a lone
+    surrogate is sent escaped, as `ensure_ascii` does)."""
+    try:
+        return message.model_dump_json()
+    except PydanticSerializationError:
+        return json.dumps(message.model_dump(mode="json"), ensure_ascii=True)
