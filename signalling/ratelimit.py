@@ -15,7 +15,7 @@ class TokenBucket:
     """Holds up to `burst` requests, refilled at `rate` a second. A request that finds no
     token is refused and still counts, so the bucket goes into debt; `burst` requests of
     debt close the socket. A client that slows down to `rate` after a refusal recovers; one
-    that keeps flooding is closed after at most 2 x `burst` requests beyond its allowance."""
+    that keeps flooding is closed at its `burst`-th refused request."""
 
     def __init__(self, rate: float, burst: int, now: float) -> None:
         if rate <= 0 or burst < 1:
@@ -27,7 +27,7 @@ class TokenBucket:
 
     def take(self, now: float) -> Admission:
         elapsed = max(0.0, now - self._last)
-        self._last = now
+        self._last = max(self._last, now)
         self.tokens = min(float(self.burst), self.tokens + elapsed * self.rate)
         self.tokens -= 1.0
         if self.tokens >= 0.0:
