@@ -271,7 +271,9 @@ async def joined_socket(node: RunningNode, identity: str, room: str = ROOM) -> t
     return session, ws
 
 
-async def reply_to(ws: aiohttp.ClientWebSocketResponse, rid: str | None = None) -> dict[str, object]:
+async def reply_to(
+    ws: aiohttp.ClientWebSocketResponse, rid: str | None = None
+) -> dict[str, object]:
     """The next reply or error (events skipped)."""
     for _ in range(100):
         message = await next_json(ws)
