@@ -181,5 +181,9 @@ async def _serve(ws: web.WebSocketResponse, session: Session, join_timeout: floa
             return
         if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
             await session.step(msg.data, loop.time())
+            # receive() does not yield while frames are buffered: let this socket's writer
+            # (and every other socket) run between two messages, so a burst neither fills
+            # the outbox of a client that reads its replies nor stalls the other rooms
+            await asyncio.sleep(0)
         elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
             return
