@@ -13,7 +13,7 @@ from media.ids import Identity, LeaveReason, RoomId, valid_id
 
 from . import inbound
 from . import protocol as p
-from .connection import Connection, encode
+from .connection import CLOSE_TIMEOUT_S, CloseRequested, Connection, encode
 from .errors import SignalCode, SignalError
 from .hub import RoomHub
 from .keys import NODE, SOCKETS
@@ -149,35 +149,34 @@ class Session:
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     settings = request.app[NODE].settings
-    ws = Socket(max_msg_size=settings.max_message_bytes, heartbeat=20.0)
+    ws = Socket(max_msg_size=settings.max_message_bytes, heartbeat=20.0,
+                timeout=CLOSE_TIMEOUT_S)
     await ws.prepare(request)
     loop = asyncio.get_running_loop()
     conn = Connection(ws)
     session = Session(request, conn, loop.time())
     request.app[SOCKETS].add(ws)
     try:
-        await _serve(ws, session, settings.join_timeout_s)
+        await _serve(session, settings.join_timeout_s)
     finally:
         request.app[SOCKETS].discard(ws)
         if session.hub is not None:
             await session.hub.leave(conn, LeaveReason.DISCONNECTED)
-        if not conn.closing:
-            conn.close(C.NORMAL, "bye")
-        await conn.stop()
-        if not ws.closed:
-            await ws.close()
+        await conn.finish()  # flush, then the close handshake, from this (the reading) task
     return ws
 
 
-async def _serve(ws: web.WebSocketResponse, session: Session, join_timeout: float) -> None:
+async def _serve(session: Session, join_timeout: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + join_timeout
     while not session.conn.closing:
         timeout = None if session.hub else max(0.0, deadline - loop.time())
         try:
-            msg = await ws.receive(timeout=timeout)
+            msg = await session.conn.receive(timeout=timeout)
         except TimeoutError:
             session.refuse(None, SignalError(SignalCode.JOIN_TIMEOUT, "no join in time"))
+            return
+        except CloseRequested:
             return
         if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
             await session.step(msg.data, loop.time())

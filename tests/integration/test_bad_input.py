@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -469,3 +470,26 @@ async def test_admin_api_refuses_loose_types_deep_nesting_and_oversize(node: Run
             async with http.get(f"{node.url}/v1/rooms/{path}", headers=auth) as r:
                 assert r.status == 400, path
         assert [str(h) for h in node.app[NODE].hubs] == ["r2"]
+
+
+async def test_a_takeover_of_a_busy_old_client_still_closes_it_4409(
+    node: RunningNode, healthy_room: tuple[Client, Client]
+) -> None:
+    # issue 19, item 8, reproduced: an old client that did not read for 3 s saw `closing`,
+    # then 1006: the node dropped the connection 2 s after its close frame, and aiohttp's
+    # client, failing to answer that close, overwrote 4409 with 1006 (not final: it
+    # reconnected and took the seat back). The node now waits for the close reply (10 s).
+    old_session, old = await joined_socket(node, "busy-twin")
+    new_session, _ = await joined_socket(node, "busy-twin")
+    try:
+        await asyncio.sleep(3.0)  # the old client is busy: it reads nothing
+        reasons = []
+        for _ in range(50):
+            msg = await old.receive(timeout=5)
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                break
+            reasons.append(json.loads(msg.data).get("reason"))
+        assert "replaced" in reasons and old.close_code == 4409, (reasons, old.close_code)
+    finally:
+        await old_session.close()
+        await new_session.close()
