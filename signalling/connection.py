@@ -96,7 +96,9 @@ class Connection:
                     break
                 await self.ws.send_str(encode(message))
         except (ConnectionError, RuntimeError):
-            pass
+            pass  # the socket is gone or closing
+        except Exception:
+            log.exception("connection_write_failed", participant=self.identity)
         if self._receiving is not None:  # wake the reader: it runs the close handshake
             self._interrupted = True
             self._receiving.cancel()

@@ -51,8 +51,8 @@ class Socket(web.WebSocketResponse):
         self, *, code: int = C.NORMAL, message: bytes = b"", drain: bool = True
     ) -> bool:
         if code == C.TOO_LARGE and not self.closed:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.send_str(_TOO_LARGE)
+            with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
+                await asyncio.wait_for(self.send_str(_TOO_LARGE), CLOSE_TIMEOUT_S)
         return await super().close(code=code, message=message, drain=drain)
 
 
