@@ -1,8 +1,21 @@
-"""The media package's one error type, with stable codes that the wire layer maps to replies."""
+"""The one coded error base, and the media package's error type.
+
+Every package's error (`MediaError` here, `SignalError` in signalling, the client's error)
+is a `CodedError`: a stable `code` the wire layer maps to replies, and a `message` for people.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+
+class CodedError(Exception):
+    """An error with a stable, documented `code` (a StrEnum member in the node's packages)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
 
 
 class ErrorCode(StrEnum):
@@ -18,10 +31,10 @@ class ErrorCode(StrEnum):
     UNKNOWN_DOWNLINK = "unknown_downlink"
 
 
-class MediaError(Exception):
+class MediaError(CodedError):
     """A request the media plane refuses; `code` is stable, `message` is for people."""
 
+    code: ErrorCode
+
     def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+        super().__init__(code, message)

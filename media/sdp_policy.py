@@ -39,7 +39,8 @@ def inspect_offer(sdp: str) -> list[Kind]:
             raise MediaError(ErrorCode.UNSUPPORTED_MEDIA, f"more than one {kind} m-line")
         if media.direction not in ("sendonly", "sendrecv"):
             raise MediaError(ErrorCode.BAD_SDP, f"{kind} m-line does not send")
-        if not media.dtls or not media.ice or not media.ice.usernameFragment:
+        if (not media.dtls or not media.dtls.fingerprints or not media.ice
+                or not media.ice.usernameFragment or not media.ice.password):
             raise MediaError(ErrorCode.BAD_SDP, f"{kind} m-line lacks ICE or DTLS parameters")
         names = {codec.name.lower() for codec in media.rtp.codecs}
         if SUPPORTED_CODEC[kind] not in names:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TypeVar
@@ -12,32 +11,35 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from media.ids import LeaveReason, Role, RoomId
+from media.ids import LeaveReason, Role, RoomId, valid_id
 
+from .errors import SignalCode, SignalError
+from .inbound import MAX_DEPTH, too_deep
 from .keys import NODE
-from .tokens import TokenGrants, mint
+from .protocol import WireId
+from .tokens import MAX_TTL_S, DisplayName, TokenGrants, mint
 from .wire import room_info
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-ROOM_ID = r"[A-Za-z0-9_-]{1,64}"
-_ROOM_ID = re.compile(ROOM_ID)
 
 
 class CreateRoom(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=f"^{ROOM_ID}$")
+    """Strict: a string is not a number, a number is not a boolean (JSON types as given)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    id: WireId
     max_participants: int | None = Field(None, ge=1, le=64)
 
 
 class CreateToken(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    room: str = Field(pattern=f"^{ROOM_ID}$")
-    identity: str = Field(min_length=1, max_length=128)
-    name: str = Field("", max_length=128)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    room: WireId
+    identity: WireId
+    name: DisplayName = ""
     role: Role
     grants: TokenGrants | None = None
-    ttl_s: int | None = Field(None, ge=10, le=7 * 24 * 3600)
+    ttl_s: int | None = Field(None, ge=10, le=MAX_TTL_S)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -55,16 +57,44 @@ async def admin_auth(request: web.Request, handler: Handler) -> web.StreamRespon
     return await handler(request)
 
 
+def _invalid(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(
+        text=json.dumps({"error": {"code": "invalid_request", "message": message[:300]}}),
+        content_type="application/json",
+    )
+
+
 async def _body(request: web.Request, model: type[M]) -> M:
+    """The body as `model`, parsed once (pydantic's JSON parser, strict types) after the
+    depth check; 400 `invalid_request` for anything else (413 over the size limit)."""
     try:
-        data = await request.json()
-        return model.model_validate(data)
-    except ValueError as exc:  # bad JSON and ValidationError alike
-        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": {"code": "invalid_request", "message": detail[:300]}}),
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:  # over the app's client_max_size
+        raise web.HTTPRequestEntityTooLarge(
+            request.client_max_size,
+            text=json.dumps({"error": {"code": "request_too_large",
+                                       "message": f"body over {request.client_max_size} bytes"}}),
             content_type="application/json",
         ) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _invalid("body is not UTF-8") from exc
+    if too_deep(text, MAX_DEPTH):
+        raise _invalid(f"JSON nested deeper than {MAX_DEPTH}")
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(x) for x in first["loc"])[:64]
+        raise _invalid(f"{where}: {first['msg']}" if where else first["msg"]) from exc
+
+
+def _room_id(request: web.Request) -> RoomId:
+    raw = request.match_info["room_id"]
+    if not valid_id(raw):
+        raise _invalid("a room id is 1-64 of A-Z a-z 0-9 _ -")
+    return RoomId(raw)
 
 
 async def create_room(request: web.Request) -> web.Response:
@@ -72,8 +102,10 @@ async def create_room(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
         hub = node.create_room(RoomId(body.id), body.max_participants)
-    except KeyError:
-        return _error(409, "room_exists", f"room {body.id} exists")
+    except SignalError as exc:
+        if exc.code is not SignalCode.ROOM_EXISTS:
+            raise
+        return _error(409, exc.code, exc.message)
     return web.json_response(room_info(hub.room).model_dump(mode="json"), status=201)
 
 
@@ -83,7 +115,7 @@ async def list_rooms(request: web.Request) -> web.Response:
 
 
 async def get_room(request: web.Request) -> web.Response:
-    hub = request.app[NODE].hubs.get(RoomId(request.match_info["room_id"]))
+    hub = request.app[NODE].hubs.get(_room_id(request))
     if hub is None:
         return _error(404, "room_not_found", "no such room")
     return web.json_response(room_info(hub.room).model_dump(mode="json"))
@@ -91,7 +123,7 @@ async def get_room(request: web.Request) -> web.Response:
 
 async def room_quality(request: web.Request) -> web.Response:
     """Live connection quality per participant (pseudonymous: identities only)."""
-    hub = request.app[NODE].hubs.get(RoomId(request.match_info["room_id"]))
+    hub = request.app[NODE].hubs.get(_room_id(request))
     if hub is None:
         return _error(404, "room_not_found", "no such room")
     participants = []
@@ -110,7 +142,7 @@ async def room_quality(request: web.Request) -> web.Response:
 
 async def close_room(request: web.Request) -> web.Response:
     closed = await request.app[NODE].close_room(
-        RoomId(request.match_info["room_id"]), LeaveReason.ROOM_CLOSED
+        _room_id(request), LeaveReason.ROOM_CLOSED
     )
     if not closed:
         return _error(404, "room_not_found", "no such room")

@@ -4,34 +4,58 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import struct
 
 import structlog
-from aiohttp import web
+from aiohttp import WSMessage, web
+from pydantic_core import PydanticSerializationError
 
 from . import protocol as p
 
 log = structlog.get_logger(__name__)
 
 OUTBOX_SIZE = 512
-CLOSE_TIMEOUT_S = 1.0
-"""A close handshake the peer has not answered in this long is cut (transport aborted)."""
+FLUSH_TIMEOUT_S = 2.0  # a closing socket's queued messages get this long to go out
+CLOSE_TIMEOUT_S = 5.0
+"""A close the peer has not answered in this long is cut (transport reset): long enough for
+a client busy for a few seconds to read its close code (a takeover's 4409)."""
+SLOW_CLOSE_TIMEOUT_S = 1.0
+"""The same for a peer that stopped reading (4010): it will not answer."""
+
+
+class CloseRequested(Exception):
+    """`receive()` was interrupted: the node closes this socket (`Connection.close`)."""
 
 
 class Connection:
     """Owns one writer task. `send()` never blocks the room: a client that stops reading
-    until its outbox is full is disconnected."""
+    until its outbox is full is closed 4010 at once, its queue dropped.
+
+    The close handshake runs in the reading task (`finish()`), never in the writer: aiohttp's
+    close from another task while `receive()` waits drops the TCP connection at once, without
+    waiting for the client's close reply, and a client busy for a moment then reads the close
+    frame, fails to answer it, and aiohttp's client reports 1006 instead of the node's code
+    (issue 19: a takeover's 4409 seen as 1006, which is not final, so the old client came back).
+    A peer that does not answer the close in time is reset (SO_LINGER 0): a plain close would
+    leave the kernel retrying unread data and the FIN behind it for minutes.
+    """
 
     def __init__(
         self, ws: web.WebSocketResponse, transport: asyncio.Transport | None = None
     ) -> None:
         self.ws = ws
-        self._transport = transport  # aborted when the peer does not answer a close
+        self._transport = transport  # reset when the peer does not answer a close
         self.identity: str | None = None
         self._outbox: asyncio.Queue[p.ServerMessage | None] = asyncio.Queue(OUTBOX_SIZE)
         self._writer = asyncio.ensure_future(self._write())
         self._closing = False
+        self._close_code: int = p.CloseCode.NORMAL
+        self._close_reason = ""
+        self._close_timeout = CLOSE_TIMEOUT_S
+        self._receiving: asyncio.Task[object] | None = None
+        self._interrupted = False
 
     def send(self, message: p.ServerMessage) -> None:
         if self._closing:
@@ -40,19 +64,20 @@ class Connection:
             self._outbox.put_nowait(message)
         except asyncio.QueueFull:
             log.warning("connection_too_slow", participant=self.identity)
-            self.close(4010, "too slow", flush=False)
+            self.close(p.CloseCode.SLOW, "too slow", flush=False)
 
     def close(self, code: int, reason: str, flush: bool = True) -> None:
         """Flush what is queued (unless `flush` is false), then close the socket with
-        `code`; a peer that does not answer the close within CLOSE_TIMEOUT_S is cut off."""
+        `code` (see `finish`)."""
         if self._closing:
             return
         self._closing = True
         self._close_code = code
         self._close_reason = reason
         if not flush:  # the writer waits on a peer that does not read: drop the queue
+            self._close_timeout = SLOW_CLOSE_TIMEOUT_S
             self._writer.cancel()
-            self._writer = asyncio.ensure_future(self._close_socket())
+            self._wake_reader()
             return
         if self._outbox.full():  # a client this far behind loses its last updates
             self._outbox.get_nowait()
@@ -62,43 +87,75 @@ class Connection:
     def closing(self) -> bool:
         return self._closing
 
+    async def receive(self, timeout: float | None = None) -> WSMessage:
+        """The socket's next frame; CloseRequested once a requested close has flushed."""
+        if self._closing:
+            raise CloseRequested
+        task = asyncio.current_task()
+        assert task is not None
+        self._receiving = task
+        try:
+            return await self.ws.receive(timeout=timeout)
+        except asyncio.CancelledError:
+            if not self._interrupted:
+                raise
+            self._interrupted = False
+            task.uncancel()
+            raise CloseRequested from None
+        finally:
+            self._receiving = None
+
+    def _wake_reader(self) -> None:
+        if self._receiving is not None:  # the reader runs the close handshake
+            self._interrupted = True
+            self._receiving.cancel()
+
     async def _write(self) -> None:
         try:
             while True:
                 message = await self._outbox.get()
                 if message is None:
-                    await self._close_socket()
-                    return
-                await self.ws.send_str(message.model_dump_json())
+                    break
+                await self.ws.send_str(encode(message))
         except (ConnectionError, RuntimeError):
-            return
+            pass  # the socket is gone or closing
+        except Exception:
+            log.exception("connection_write_failed", participant=self.identity)
+        self._wake_reader()
 
-    async def _close_socket(self) -> None:
-        """Send the close frame and wait for the peer's, bounded: aiohttp would wait 10 s
-        for a reply, and its transport close waits for a full send buffer to drain, which
-        never happens if the peer does not read (or its link is gone)."""
+    async def finish(self) -> None:
+        """From the reading task: flush (bounded), then the close handshake (bounded),
+        then, if the peer did not answer, reset the connection."""
+        self.close(p.CloseCode.NORMAL, "bye")  # no-op if a close was requested
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self._writer), FLUSH_TIMEOUT_S)
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
         try:
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await self.ws.close(
-                    code=self._close_code, message=self._close_reason.encode()[:120]
-                )
+            async with asyncio.timeout(self._close_timeout):
+                await self.ws.close(code=self._close_code,
+                                    message=self._close_reason.encode()[:120])
             return
         except (TimeoutError, ConnectionError, RuntimeError):
             pass
-        if self._transport is not None:
-            # a plain close leaves the kernel retrying the unread data and the FIN behind
-            # it for minutes (the peer's window is shut): reset the connection instead
-            sock = self._transport.get_extra_info("socket")
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self._transport.abort()
+        self._reset()
+
+    def _reset(self) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._transport.abort()
         log.info("connection_cut", participant=self.identity, code=self._close_code)
 
-    async def stop(self, flush_timeout: float = 2.0) -> None:
-        """Let the writer flush a requested close (bounded), else cancel it; then await it."""
-        if not self._closing:
-            self._closing = True
-            self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
-            await asyncio.wait_for(self._writer, flush_timeout)
+
+def encode(message: p.ServerMessage) -> str:
+    """The message as JSON text; never fails on text that UTF-8 cannot carry (a lone
+    surrogate is sent escaped, as `ensure_ascii` does)."""
+    try:
+        return message.model_dump_json()
+    except PydanticSerializationError:
+        return json.dumps(message.model_dump(mode="json"), ensure_ascii=True)

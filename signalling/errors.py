@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from media.errors import CodedError
+
 
 class SignalCode(StrEnum):
     BAD_JSON = "bad_json"
     UNKNOWN_TYPE = "unknown_type"
     INVALID_MESSAGE = "invalid_message"
     MESSAGE_TOO_LARGE = "message_too_large"
+    RATE_LIMITED = "rate_limited"
     NOT_JOINED = "not_joined"
     ALREADY_JOINED = "already_joined"
     JOIN_TIMEOUT = "join_timeout"
@@ -18,12 +21,13 @@ class SignalCode(StrEnum):
     TOKEN_EXPIRED = "token_expired"
     WRONG_ROOM = "wrong_room"
     ROOM_NOT_FOUND = "room_not_found"
+    ROOM_EXISTS = "room_exists"
     REPLACED = "replaced"
     INTERNAL = "internal"
 
 
-class SignalError(Exception):
+class SignalError(CodedError):
+    code: SignalCode
+
     def __init__(self, code: SignalCode, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+        super().__init__(code, message)

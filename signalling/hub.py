@@ -26,10 +26,6 @@ from .wire import event_message, event_subject, participant_info, publication_in
 
 log = structlog.get_logger(__name__)
 
-CLOSE_REPLACED = 4409
-CLOSE_ROOM_CLOSED = 4410
-CLOSE_GOING_AWAY = 1001
-
 
 class RoomHub:
     def __init__(self, room: Room, media: RoomMedia, clock: Callable[[], float]) -> None:
@@ -60,7 +56,7 @@ class RoomHub:
             old = self.connections.pop(identity, None)
             if old is not None:
                 old.send(p.Closing(reason="replaced"))
-                old.close(CLOSE_REPLACED, "replaced by a newer connection")
+                old.close(p.CloseCode.REPLACED, "replaced by a newer connection")
             conn.identity = identity
             self.connections[identity] = conn
             conn.send(
@@ -151,7 +147,7 @@ class RoomHub:
             for identity in self.room.expired_seats(now):
                 old = self.connections.pop(identity, None)
                 if old is not None:
-                    old.close(CLOSE_GOING_AWAY, "reconnect grace period expired")
+                    old.close(p.CloseCode.GOING_AWAY, "reconnect grace period expired")
                 await self._remove(identity, LeaveReason.DISCONNECTED)
 
     async def update_quality(self, now: float) -> list[QualityReport]:
@@ -210,8 +206,8 @@ class RoomHub:
             self.room.close(self.clock())
             for conn in self.connections.values():
                 conn.send(p.Closing(reason=reason))
-                code = CLOSE_GOING_AWAY if reason is LeaveReason.SERVER_SHUTDOWN else (
-                    CLOSE_ROOM_CLOSED
+                code = p.CloseCode.GOING_AWAY if reason is LeaveReason.SERVER_SHUTDOWN else (
+                    p.CloseCode.ROOM_CLOSED
                 )
                 conn.close(code, f"room {reason}")
             self.connections.clear()

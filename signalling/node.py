@@ -10,7 +10,7 @@ from collections.abc import Callable
 import structlog
 
 from media.counters import ForwardingCounters
-from media.ids import LeaveReason, RoomId
+from media.ids import LeaveReason, RoomId, check_id
 from media.peer import PeerConfig
 from media.room import Room
 from media.room_media import RoomMedia
@@ -49,8 +49,11 @@ class Node:
         self._last_quality = 0.0
 
     def create_room(self, room_id: RoomId, max_participants: int | None = None) -> RoomHub:
+        """A new room; SignalError `room_exists` if the node has one by that id. Callers
+        check the id's grammar (api, ws); a bad id here is a bug (ValueError)."""
+        check_id(room_id, "room id")
         if room_id in self.hubs:
-            raise KeyError(room_id)
+            raise SignalError(SignalCode.ROOM_EXISTS, f"room {room_id} exists")
         room = Room(
             room_id,
             max_participants=max_participants or self.settings.max_participants,

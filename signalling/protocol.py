@@ -6,16 +6,54 @@ from the node have no `id`. docs/protocol.md describes each message.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+)
 
-from media.ids import Kind, LeaveReason, Role
+from media.ids import ID_PATTERN, Kind, LeaveReason, Role
 
 PROTOCOL_VERSION = 1
 
-RequestId = Annotated[str, Field(min_length=1, max_length=64)]
-Sdp = Annotated[str, Field(min_length=1, max_length=32 * 1024)]
+
+class CloseCode(IntEnum):
+    """Every WebSocket close code the node sends (docs/protocol.md, "Close codes")."""
+
+    NORMAL = 1000  # `leave`, or the socket ends normally
+    GOING_AWAY = 1001  # server shutdown; reconnect grace period expired
+    TOO_LARGE = 1009  # a message over LIVEROOM_MAX_MESSAGE_BYTES (after `message_too_large`)
+    PROTOCOL = 4000  # a malformed or out-of-order message before join, binary before join
+    AUTH = 4001  # bad or expired token
+    FORBIDDEN = 4003  # token for another room
+    NOT_FOUND = 4004  # no such room, or the room is closing
+    JOIN_TIMEOUT = 4008  # no `join` in time
+    ROOM_FULL = 4009  # max_participants reached
+    SLOW = 4010  # the client does not read its events (outbox full)
+    RATE_LIMITED = 4029  # kept sending far past its request rate limit
+    REPLACED = 4409  # a newer connection of the same identity took the seat
+    ROOM_CLOSED = 4410  # the room was closed (admin API, or empty past its grace)
+
+
+def _utf8(value: str) -> str:
+    """Refuse lone surrogates (`"\\ud800"` in JSON): they cannot be sent on or logged."""
+    value.encode("utf-8")  # UnicodeEncodeError is a ValueError: pydantic reports it
+    return value
+
+
+# Ids follow the one grammar of media/ids.py; SDP is bounded text.
+WireId = Annotated[StrictStr, Field(pattern=f"^{ID_PATTERN}$")]
+RequestId = WireId
+Sdp = Annotated[StrictStr, Field(min_length=1, max_length=32 * 1024), AfterValidator(_utf8)]
+MAX_TOKEN_CHARS = 4096  # longer tokens are refused `bad_token` (tokens.verify)
 
 
 class _Message(BaseModel):
@@ -54,8 +92,8 @@ class RoomInfo(_Message):
 class Join(_Message):
     type: Literal["join"] = "join"
     id: RequestId
-    v: int
-    token: Annotated[str, Field(min_length=1, max_length=4096)]
+    v: StrictInt
+    token: StrictStr  # its length and contents are the token check's business: `bad_token`
 
 
 class Publish(_Message):
@@ -72,7 +110,7 @@ class Unpublish(_Message):
 class Answer(_Message):
     type: Literal["answer"] = "answer"
     id: RequestId
-    downlink: Annotated[str, Field(min_length=1, max_length=64)]
+    downlink: WireId
     sdp: Sdp
 
 
@@ -80,7 +118,7 @@ class Mute(_Message):
     type: Literal["mute"] = "mute"
     id: RequestId
     kind: Kind
-    muted: bool
+    muted: StrictBool
 
 
 class Leave(_Message):

@@ -37,7 +37,10 @@ class Settings(BaseSettings):
     stall_audio_s: float = Field(
         default=5.0, description="No audio (audio-only) this long, allows DTX")
     auto_create_rooms: bool = True
-    max_message_bytes: int = 64 * 1024
+    max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    ws_rate: float = Field(default=20.0, gt=0, description="Requests a second per socket")
+    ws_burst: int = Field(default=100, ge=1, description="Requests a socket may send at once; "
+                          "as many more past its limit close it (4029)")
     join_timeout_s: float = 10.0
     shutdown_timeout_s: float = Field(
         default=5.0, description="SIGTERM/SIGINT: the process exits within this long")

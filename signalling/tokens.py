@@ -1,38 +1,64 @@
-"""Signed join tokens: JWT (HS256) carrying room, identity, role, grants and expiry."""
+"""Signed join tokens: JWT (HS256) carrying room, identity, role, grants and expiry.
+
+Claims are strictly typed (a string is not a number, a number is not a boolean), ids follow
+the one grammar of media/ids.py, and `exp` lies at most MAX_TTL_S ahead: checked when a
+token is minted and again when it is verified.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Annotated, Literal
 
 import jwt
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from media.ids import Role
 
 from .errors import SignalCode, SignalError
+from .protocol import MAX_TOKEN_CHARS, WireId
 
 ISSUER = "liveroom"
 ALGORITHM = "HS256"
+MAX_TTL_S = 7 * 24 * 3600  # also the admin API's ttl_s bound
+CLOCK_SKEW_S = 60  # a token's `exp` may lie this much beyond MAX_TTL_S (clocks differ)
+MAX_NAME_CHARS = 128
+
+
+def _utf8(value: str) -> str:
+    value.encode("utf-8")  # a lone surrogate is a ValueError
+    return value
+
+
+DisplayName = Annotated[StrictStr, Field(max_length=MAX_NAME_CHARS), AfterValidator(_utf8)]
 
 
 class TokenGrants(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    publish: bool
-    subscribe: bool
+    publish: StrictBool
+    subscribe: StrictBool
 
 
 class TokenClaims(BaseModel):
     """What a join token says. `sub` is the participant's identity (a pseudonym)."""
 
     model_config = ConfigDict(extra="ignore")
-    sub: str
-    room: str
+    sub: WireId
+    room: WireId
     role: Role
-    name: str = ""
+    name: DisplayName = ""
     grants: TokenGrants
-    exp: int
-    iat: int
+    exp: StrictInt
+    iat: StrictInt
     typ: Literal["join", "resume"] = "join"
 
 
@@ -53,6 +79,9 @@ def mint(
     now: float | None = None,
     typ: Literal["join", "resume"] = "join",
 ) -> str:
+    """A signed token; ValueError (pydantic's ValidationError) if a claim breaks the rules."""
+    if ttl_s > MAX_TTL_S:
+        raise ValueError(f"ttl_s over {MAX_TTL_S}")
     issued = int(time.time() if now is None else now)
     claims = TokenClaims(
         sub=identity,
@@ -71,12 +100,16 @@ def resume_token(secret: str, claims: TokenClaims, ttl_s: int) -> str:
     """A token that gives the same seat back after a reconnect or a node restart."""
     return mint(
         secret, room=claims.room, identity=claims.sub, role=claims.role, name=claims.name,
-        grants=claims.grants, ttl_s=ttl_s, typ="resume",
+        grants=claims.grants, ttl_s=min(ttl_s, MAX_TTL_S), typ="resume",
     )
 
 
 def verify(secret: str, token: str, *, room: str | None = None) -> TokenClaims:
-    """Check signature, issuer and expiry (and the room, if given); raise SignalError."""
+    """Check signature, issuer, expiry and claim types (and the room, if given); raise
+    SignalError `bad_token`, `token_expired` or `wrong_room`."""
+    if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii():
+        raise SignalError(SignalCode.BAD_TOKEN, f"a join token is 1-{MAX_TOKEN_CHARS} ASCII "
+                          "characters")
     try:
         payload = jwt.decode(
             token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
@@ -89,7 +122,12 @@ def verify(secret: str, token: str, *, room: str | None = None) -> TokenClaims:
     try:
         claims = TokenClaims.model_validate(payload)
     except ValidationError as exc:
-        raise SignalError(SignalCode.BAD_TOKEN, "join token lacks required claims") from exc
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise SignalError(SignalCode.BAD_TOKEN,
+                          f"join token claim {where}: {first['msg']}"[:200]) from exc
+    if claims.exp > time.time() + MAX_TTL_S + CLOCK_SKEW_S or claims.iat > claims.exp:
+        raise SignalError(SignalCode.BAD_TOKEN, "join token expiry out of bounds")
     if room is not None and claims.room != room:
         raise SignalError(SignalCode.WRONG_ROOM, f"token is for another room, not {room}")
     return claims

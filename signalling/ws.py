@@ -3,72 +3,96 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 
 import structlog
 from aiohttp import WSMsgType, web
-from pydantic import ValidationError
 
-from media.errors import ErrorCode, MediaError
-from media.ids import Identity, LeaveReason, RoomId
+from media.errors import CodedError, ErrorCode
+from media.ids import Identity, LeaveReason, RoomId, valid_id
 
+from . import inbound
 from . import protocol as p
-from .connection import Connection
+from .connection import CLOSE_TIMEOUT_S, CloseRequested, Connection, encode
 from .errors import SignalCode, SignalError
 from .hub import RoomHub
 from .keys import NODE, SOCKETS
+from .ratelimit import Admission, TokenBucket
 from .tokens import resume_token, verify
 
 log = structlog.get_logger(__name__)
 
-# Close codes (docs/protocol.md): 4000 protocol, 4001 auth, 4003 forbidden, 4004 not found,
-# 4008 join timeout, 4009 room full, 1009 too large.
-CLOSE_CODES: dict[str, int] = {
-    SignalCode.NOT_JOINED: 4000,
-    SignalCode.UNSUPPORTED_VERSION: 4000,
-    SignalCode.ALREADY_JOINED: 4000,
-    SignalCode.BAD_TOKEN: 4001,
-    SignalCode.TOKEN_EXPIRED: 4001,
-    SignalCode.WRONG_ROOM: 4003,
-    SignalCode.ROOM_NOT_FOUND: 4004,
-    SignalCode.JOIN_TIMEOUT: 4008,
-    ErrorCode.ROOM_FULL: 4009,
-    ErrorCode.ROOM_CLOSED: 4004,
-    SignalCode.MESSAGE_TOO_LARGE: 1009,
+C = p.CloseCode
+# The close code of each error that closes the socket (before join every error closes it:
+# with this code, else PROTOCOL). docs/protocol.md, "Errors".
+CLOSE_CODES: dict[str, p.CloseCode] = {
+    SignalCode.NOT_JOINED: C.PROTOCOL,
+    SignalCode.UNSUPPORTED_VERSION: C.PROTOCOL,
+    SignalCode.ALREADY_JOINED: C.PROTOCOL,
+    SignalCode.BAD_TOKEN: C.AUTH,
+    SignalCode.TOKEN_EXPIRED: C.AUTH,
+    SignalCode.WRONG_ROOM: C.FORBIDDEN,
+    SignalCode.ROOM_NOT_FOUND: C.NOT_FOUND,
+    SignalCode.JOIN_TIMEOUT: C.JOIN_TIMEOUT,
+    ErrorCode.ROOM_FULL: C.ROOM_FULL,
+    ErrorCode.ROOM_CLOSED: C.NOT_FOUND,
+    SignalCode.MESSAGE_TOO_LARGE: C.TOO_LARGE,
+    SignalCode.RATE_LIMITED: C.RATE_LIMITED,
 }
+_ALWAYS_CLOSE = frozenset([SignalCode.JOIN_TIMEOUT, SignalCode.MESSAGE_TOO_LARGE])
+_TOO_LARGE = encode(p.Error(code=SignalCode.MESSAGE_TOO_LARGE, message="message too large"))
+
+
+class Socket(web.WebSocketResponse):
+    """aiohttp refuses a frame over `max_msg_size` itself, closing 1009 before the handler
+    sees it: say `message_too_large` first, as the protocol promises."""
+
+    async def close(
+        self, *, code: int = C.NORMAL, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        if code == C.TOO_LARGE and not self.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
+                await asyncio.wait_for(self.send_str(_TOO_LARGE), CLOSE_TIMEOUT_S)
+        return await super().close(code=code, message=message, drain=drain)
 
 
 class Session:
     """Reads one participant's socket and turns its messages into hub calls."""
 
-    def __init__(self, request: web.Request, conn: Connection) -> None:
+    def __init__(self, request: web.Request, conn: Connection, now: float) -> None:
         self.node = request.app[NODE]
         self.settings = self.node.settings
-        self.room_id = RoomId(request.match_info["room_id"])
+        raw_room = request.match_info["room_id"]
+        self.room_id = RoomId(raw_room) if valid_id(raw_room) else None  # refused at join
         self.conn = conn
         self.hub: RoomHub | None = None
+        self.bucket = TokenBucket(self.settings.ws_rate, self.settings.ws_burst, now)
 
-    def parse(self, data: str) -> p.ClientMessage:
-        if len(data.encode()) > self.settings.max_message_bytes:
-            raise SignalError(
-                SignalCode.MESSAGE_TOO_LARGE,
-                f"message over {self.settings.max_message_bytes} bytes",
-            )
+    async def step(self, frame: str | bytes, now: float) -> None:
+        """Answer one frame; every input ends in a reply or an error, never an exception."""
+        if isinstance(frame, bytes):
+            parsed: p.ClientMessage | inbound.Refusal = inbound.Refusal(SignalError(
+                SignalCode.INVALID_MESSAGE, "binary frames are not part of the protocol"))
+        else:
+            parsed = inbound.read(frame, max_bytes=self.settings.max_message_bytes)
+        request_id = parsed.request_id if isinstance(parsed, inbound.Refusal) else parsed.id
+        admission = self.bucket.take(now)
+        if admission is not Admission.ACCEPT:
+            self.refuse(request_id, SignalError(
+                SignalCode.RATE_LIMITED,
+                f"over {self.settings.ws_rate:g} requests a second; slow down"),
+                close=admission is Admission.CLOSE)
+            return
+        if isinstance(parsed, inbound.Refusal):
+            self.refuse(request_id, parsed.error)
+            return
         try:
-            raw = json.loads(data)
-        except ValueError as exc:
-            raise SignalError(SignalCode.BAD_JSON, f"not JSON: {exc}") from exc
-        if not isinstance(raw, dict) or raw.get("type") not in p.CLIENT_TYPES:
-            kind = raw.get("type") if isinstance(raw, dict) else None
-            raise SignalError(SignalCode.UNKNOWN_TYPE, f"unknown message type {kind!r}")
-        try:
-            return p.CLIENT_MESSAGE.validate_python(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(x) for x in first["loc"][1:])
-            raise SignalError(
-                SignalCode.INVALID_MESSAGE, f"{raw['type']}: {where} {first['msg']}"
-            ) from exc
+            await self.handle(parsed)
+        except CodedError as exc:
+            self.refuse(request_id, exc)
+        except Exception:
+            log.exception("message_failed", room=self.room_id, type=parsed.type)
+            self.refuse(request_id, SignalError(SignalCode.INTERNAL, "internal error"))
 
     async def handle(self, message: p.ClientMessage) -> None:
         if self.hub is None:
@@ -96,9 +120,12 @@ class Session:
             case p.Leave(id=rid):
                 self.conn.send(p.Ok(id=rid))
                 await self.hub.leave(self.conn, LeaveReason.LEFT)
-                self.conn.close(1000, "left")
+                self.conn.close(C.NORMAL, "left")
 
     async def join(self, message: p.Join) -> None:
+        if self.room_id is None:
+            raise SignalError(SignalCode.INVALID_MESSAGE, "the room id in the URL is not "
+                              "1-64 of A-Z a-z 0-9 _ -")
         if message.v != p.PROTOCOL_VERSION:
             raise SignalError(
                 SignalCode.UNSUPPORTED_VERSION,
@@ -110,70 +137,52 @@ class Session:
         await hub.join(self.conn, claims, message.id, token)
         self.hub = hub
 
-
-def _request_id(data: str) -> str | None:
-    try:
-        raw = json.loads(data)
-    except ValueError:
-        return None
-    rid = raw.get("id") if isinstance(raw, dict) else None
-    return rid if isinstance(rid, str) and len(rid) <= 64 else None
+    def refuse(self, request_id: str | None, exc: CodedError, close: bool = False) -> None:
+        """Answer `exc`; close the socket if the error is fatal (any error before join)."""
+        code = CLOSE_CODES.get(exc.code)
+        if exc.code != SignalCode.MESSAGE_TOO_LARGE:  # that one Socket.close says itself
+            self.conn.send(p.Error(id=request_id, code=exc.code, message=exc.message))
+        if close or self.hub is None or exc.code in _ALWAYS_CLOSE:
+            self.conn.close(code or C.PROTOCOL, exc.code)
+        log.info("request_refused", code=exc.code, participant=self.conn.identity)
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     settings = request.app[NODE].settings
-    ws = web.WebSocketResponse(max_msg_size=4 * settings.max_message_bytes, heartbeat=20.0)
+    ws = Socket(max_msg_size=settings.max_message_bytes, heartbeat=20.0,
+                timeout=CLOSE_TIMEOUT_S)
     await ws.prepare(request)
+    loop = asyncio.get_running_loop()
     conn = Connection(ws, request.transport)
-    session = Session(request, conn)
+    session = Session(request, conn, loop.time())
     request.app[SOCKETS].add(ws)
     try:
-        await _serve(ws, session, settings.join_timeout_s)
+        await _serve(session, settings.join_timeout_s)
     finally:
         request.app[SOCKETS].discard(ws)
         if session.hub is not None:
             await session.hub.leave(conn, LeaveReason.DISCONNECTED)
-        if not conn.closing:
-            conn.close(1000, "bye")
-        await conn.stop()
-        if not ws.closed:
-            await ws.close()
+        await conn.finish()  # flush, then the close handshake, from this (the reading) task
     return ws
 
 
-async def _serve(ws: web.WebSocketResponse, session: Session, join_timeout: float) -> None:
+async def _serve(session: Session, join_timeout: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + join_timeout
     while not session.conn.closing:
         timeout = None if session.hub else max(0.0, deadline - loop.time())
         try:
-            msg = await ws.receive(timeout=timeout)
+            msg = await session.conn.receive(timeout=timeout)
         except TimeoutError:
-            _fail(session.conn, None, SignalError(SignalCode.JOIN_TIMEOUT, "no join in time"))
+            session.refuse(None, SignalError(SignalCode.JOIN_TIMEOUT, "no join in time"))
             return
-        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+        except CloseRequested:
             return
-        if msg.type is not WSMsgType.TEXT:
-            _fail(session.conn, None, SignalError(SignalCode.INVALID_MESSAGE, "text frames only"))
-            continue
-        request_id = _request_id(msg.data) if len(msg.data) < 4096 else None
-        try:
-            await session.handle(session.parse(msg.data))
-        except (SignalError, MediaError) as exc:
-            _fail(session.conn, request_id, exc, fatal=session.hub is None)
-        except Exception:
-            log.exception("message_failed", room=session.room_id)
-            _fail(session.conn, request_id, SignalError(SignalCode.INTERNAL, "internal error"))
-
-
-def _fail(
-    conn: Connection, request_id: str | None, exc: SignalError | MediaError, fatal: bool = False
-) -> None:
-    conn.send(p.Error(id=request_id, code=exc.code, message=exc.message))
-    code = CLOSE_CODES.get(exc.code)
-    if code == 1009 or (fatal and code is not None) or exc.code == SignalCode.JOIN_TIMEOUT:
-        conn.close(code or 4000, exc.code)
-    elif fatal:
-        conn.close(4000, exc.code)
-    log.info("request_refused", code=exc.code, participant=conn.identity)
-
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            await session.step(msg.data, loop.time())
+            # receive() does not yield while frames are buffered: let this socket's writer
+            # (and every other socket) run between two messages, so a burst neither fills
+            # the outbox of a client that reads its replies nor stalls the other rooms
+            await asyncio.sleep(0)
+        elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -256,3 +257,239 @@ a=rid:h send\r
 a=rid:l send\r
 a=simulcast:send h;l\r
 """
+
+
+# --- issue 19: hostile input ---------------------------------------------------------------
+
+
+async def joined_socket(node: RunningNode, identity: str, room: str = ROOM) -> tuple[
+    aiohttp.ClientSession, aiohttp.ClientWebSocketResponse
+]:
+    session, ws = await raw_socket(node, room)
+    await ws.send_str(join_message(node.token(room, identity, Role.OBSERVER)))
+    while (await next_json(ws))["type"] != "joined":
+        pass
+    return session, ws
+
+
+async def reply_to(
+    ws: aiohttp.ClientWebSocketResponse, rid: str | None = None
+) -> dict[str, object]:
+    """The next reply or error (events skipped)."""
+    for _ in range(100):
+        message = await next_json(ws)
+        if message["type"] in ("ok", "error", "joined", "published") and (
+                rid is None or message.get("id") == rid):
+            return message
+    raise AssertionError("no reply")
+
+
+async def test_binary_frames_close_before_join_and_are_refused_after(
+    node: RunningNode, healthy_room: tuple[Client, Client]
+) -> None:
+    session, ws = await raw_socket(node)
+    try:
+        await ws.send_bytes(b'{"type": "join"}')
+        reply = await next_json(ws)
+        assert (reply["code"], reply["id"]) == ("invalid_message", None)
+        await expect_closed(ws, 4000)
+    finally:
+        await session.close()
+    session, ws = await joined_socket(node, "binary")
+    try:
+        await ws.send_bytes(b"\x00\xff" * 10)
+        assert (await reply_to(ws))["code"] == "invalid_message"
+        await ws.send_str('{"type": "ping", "id": "after-binary"}')
+        assert (await reply_to(ws, "after-binary"))["type"] == "ok"
+    finally:
+        await session.close()
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "rid"),
+    [
+        ('{"type": "ping", "id": "n1", "x": ' + "[" * 2000 + "]" * 2000 + "}", "bad_json", None),
+        ("[" * 20_000 + "]" * 20_000, "bad_json", None),
+        ('{"type": "ping", "id": "\\ud800"}', "bad_json", None),
+        ('{"type": ["ping"], "id": "g1"}', "unknown_type", "g1"),
+        ('{"type": {"a": 1}, "id": "g2"}', "unknown_type", "g2"),
+        ('{"type": "mute", "id": "m1", "kind": "video", "muted": "yes"}', "invalid_message", "m1"),
+        ('{"type": "ping", "id": "' + "x" * 65 + '"}', "invalid_message", None),
+        ('{"type": "ping", "id": NaN}', "bad_json", None),
+    ],
+)
+async def test_hostile_messages_after_join_get_their_code_and_the_socket_stays_open(
+    node: RunningNode, healthy_room: tuple[Client, Client], payload: str, code: str,
+    rid: str | None,
+) -> None:
+    session, ws = await joined_socket(node, "hostile")
+    try:
+        await ws.send_str(payload)
+        reply = await reply_to(ws)
+        assert (reply["type"], reply["code"], reply["id"]) == ("error", code, rid), reply
+        await ws.send_str('{"type": "ping", "id": "still-open"}')
+        assert (await reply_to(ws, "still-open"))["type"] == "ok"
+    finally:
+        await session.close()
+
+
+async def test_deep_nesting_before_join_is_bad_json_and_closes_4000(
+    node: RunningNode, healthy_room: tuple[Client, Client]
+) -> None:
+    session, ws = await raw_socket(node)
+    try:
+        await ws.send_str('{"type": "join", "id": "j1", "v": ' + "[" * 5000 + "]" * 5000 + "}")
+        assert (await next_json(ws))["code"] == "bad_json"
+        await expect_closed(ws, 4000)
+    finally:
+        await session.close()
+
+
+@pytest.mark.parametrize("size", [64 * 1024 + 1, 300 * 1024])
+async def test_every_oversized_message_is_told_message_too_large_then_closed_1009(
+    node: RunningNode, healthy_room: tuple[Client, Client], size: int
+) -> None:
+    session, ws = await joined_socket(node, "big")
+    try:
+        await ws.send_str(json.dumps({"type": "ping", "id": "big", "pad": "x" * size}))
+        reply = await reply_to(ws)
+        assert (reply["code"], reply["id"]) == ("message_too_large", None)
+        await expect_closed(ws, 1009)
+    finally:
+        await session.close()
+
+
+@pytest.mark.parametrize(
+    "room", ["..%2Fx", "a%2Fb", "a%00b", "a%5Cb", "%C3%A9t%C3%A9", "x" * 65, "x" * 1000, "a.b",
+             "%2E%2E", "a%20b"])
+async def test_room_ids_with_path_tricks_are_refused_at_join_and_never_created(
+    node: RunningNode, healthy_room: tuple[Client, Client], room: str
+) -> None:
+    from yarl import URL
+
+    before = set(node.app[NODE].hubs)
+    url = URL(f"{node.url}/v1/rooms/{room}/ws", encoded=True)
+    async with aiohttp.ClientSession() as session:
+        try:
+            ws = await session.ws_connect(url)
+        except aiohttp.WSServerHandshakeError as exc:  # the router found no such path
+            assert exc.status == 404
+        else:
+            await ws.send_str(join_message(node.token(ROOM, "tricky", Role.TUTOR)))
+            reply = await next_json(ws)
+            assert reply["code"] == "invalid_message", reply
+            await expect_closed(ws, 4000)
+    assert set(node.app[NODE].hubs) == before
+
+
+async def test_a_flood_on_one_socket_is_rate_limited_then_closed_4029(node_factory: object) -> None:
+    node = await node_factory(ws_rate=5.0, ws_burst=10)  # type: ignore[operator]
+    session, ws = await joined_socket(node, "flood", room="flooded")
+    try:
+        for n in range(40):
+            await ws.send_str(json.dumps({"type": "ping", "id": f"f{n}"}))
+        replies = []
+        for _ in range(40):
+            msg = await ws.receive(timeout=5)
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                break
+            replies.append(json.loads(msg.data))
+        assert ws.close_code == 4029
+        codes = [r.get("code", r["type"]) for r in replies if r["type"] in ("ok", "error")]
+        assert set(codes) == {"ok", "rate_limited"} and 5 <= codes.count("ok") <= 10, codes
+        limited = [r for r in replies if r.get("code") == "rate_limited"]
+        assert all(str(r["id"]).startswith("f") for r in limited)  # ids echoed
+    finally:
+        await session.close()
+    async with aiohttp.ClientSession() as http:  # another socket is not limited by it
+        async with http.get(f"{node.url}/healthz") as r:
+            assert r.status == 200
+    other_session, other = await joined_socket(node, "calm", room="flooded")
+    try:
+        await other.send_str('{"type": "ping", "id": "calm"}')
+        assert (await reply_to(other, "calm"))["type"] == "ok"
+    finally:
+        await other_session.close()
+
+
+async def test_a_takeover_closes_the_old_socket_4409_every_time(
+    node: RunningNode, healthy_room: tuple[Client, Client]
+) -> None:
+    # issue 19, item 8: once seen closed 1006 after `closing {replaced}` instead of 4409
+    sessions = []
+    try:
+        old_session, old = await joined_socket(node, "twin")
+        sessions.append(old_session)
+        for n in range(12):
+            new_session, new = await joined_socket(node, "twin")
+            sessions.append(new_session)
+            reasons = []
+            for _ in range(50):
+                msg = await old.receive(timeout=5)
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                reasons.append(json.loads(msg.data).get("reason"))
+            assert "replaced" in reasons, (n, reasons)
+            assert old.close_code == 4409, (n, old.close_code)
+            old = new
+    finally:
+        for session in sessions:
+            await session.close()
+
+
+async def test_admin_api_refuses_loose_types_deep_nesting_and_oversize(node: RunningNode) -> None:
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    async with aiohttp.ClientSession() as http:
+        deep = "[" * 50_000 + "]" * 50_000
+        async with http.post(f"{node.url}/v1/rooms", data=deep, headers=auth) as r:
+            assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_request"
+        for body in ({"id": "r2", "max_participants": "8"}, {"id": "r2", "max_participants": True},
+                     {"id": "r2", "max_participants": 8.0}, {"id": "../r2"}, {"id": "a/b"},
+                     {"id": "x" * 65}, {"id": 5}):
+            async with http.post(f"{node.url}/v1/rooms", json=body, headers=auth) as r:
+                assert r.status == 400, body
+        async with http.post(f"{node.url}/v1/rooms", data='{"id": "\\ud800"}', headers=auth) as r:
+            assert r.status == 400
+        async with http.post(f"{node.url}/v1/rooms", data=b'{"id": "\xff"}', headers=auth) as r:
+            assert r.status == 400
+        token = {"room": "r2", "identity": "t", "role": "tutor"}
+        for changes in ({"ttl_s": "100"}, {"ttl_s": True}, {"identity": "../t"},
+                        {"identity": ""}, {"identity": "a b"}, {"name": "n" * 129},
+                        {"grants": {"publish": "yes", "subscribe": 1}}, {"role": "admin"}):
+            async with http.post(f"{node.url}/v1/tokens", json={**token, **changes},
+                                 headers=auth) as r:
+                assert r.status == 400, changes
+        async with http.post(f"{node.url}/v1/rooms", data=b" " * (300 * 1024),
+                             headers=auth) as r:
+            assert r.status == 413 and (await r.json())["error"]["code"] == "request_too_large"
+        async with http.post(f"{node.url}/v1/rooms", json={"id": "r2"}, headers=auth) as r:
+            assert r.status == 201
+        async with http.post(f"{node.url}/v1/rooms", json={"id": "r2"}, headers=auth) as r:
+            assert r.status == 409 and (await r.json())["error"]["code"] == "room_exists"
+        for path in ("a%20b", "x" * 65, "%C3%A9"):
+            async with http.get(f"{node.url}/v1/rooms/{path}", headers=auth) as r:
+                assert r.status == 400, path
+        assert [str(h) for h in node.app[NODE].hubs] == ["r2"]
+
+
+async def test_a_takeover_of_a_busy_old_client_still_closes_it_4409(
+    node: RunningNode, healthy_room: tuple[Client, Client]
+) -> None:
+    # issue 19, item 8, reproduced: an old client that did not read for 3 s saw `closing`,
+    # then 1006: the node dropped the connection 2 s after its close frame, and aiohttp's
+    # client, failing to answer that close, overwrote 4409 with 1006 (not final: it
+    # reconnected and took the seat back). The node now waits for the close reply (10 s).
+    old_session, old = await joined_socket(node, "busy-twin")
+    new_session, _ = await joined_socket(node, "busy-twin")
+    try:
+        await asyncio.sleep(3.0)  # the old client is busy: it reads nothing
+        reasons = []
+        for _ in range(50):
+            msg = await old.receive(timeout=5)
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                break
+            reasons.append(json.loads(msg.data).get("reason"))
+        assert "replaced" in reasons and old.close_code == 4409, (reasons, old.close_code)
+    finally:
+        await old_session.close()
+        await new_session.close()
