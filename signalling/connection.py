@@ -9,7 +9,7 @@ import socket
 import struct
 
 import structlog
-from aiohttp import WSMessage, web
+from aiohttp import WSCloseCode, WSMessage, web
 from pydantic_core import PydanticSerializationError
 
 from . import protocol as p
@@ -127,27 +127,33 @@ class Connection:
         """From the reading task: flush (bounded), then the close handshake (bounded),
         then, if the peer did not answer, reset the connection."""
         self.close(p.CloseCode.NORMAL, "bye")  # no-op if a close was requested
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(self._writer), FLUSH_TIMEOUT_S)
+        await asyncio.wait({self._writer}, timeout=FLUSH_TIMEOUT_S)
         self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
-        try:
-            async with asyncio.timeout(self._close_timeout):
-                await self.ws.close(code=self._close_code,
-                                    message=self._close_reason.encode()[:120])
-            return
-        except (TimeoutError, ConnectionError, RuntimeError):
-            pass
-        self._reset()
+        await asyncio.wait({self._writer}, timeout=FLUSH_TIMEOUT_S)
+        # the handshake in a task of its own, waited for with a bound: aiohttp's close
+        # may wait on a send that a peer which does not read never lets finish
+        closing = asyncio.ensure_future(
+            self.ws.close(code=self._close_code, message=self._close_reason.encode()[:120]))
+        done, _ = await asyncio.wait({closing}, timeout=self._close_timeout)
+        answered = closing in done and not closing.cancelled() and closing.exception() is None
+        if (not answered or self._close_timeout is SLOW_CLOSE_TIMEOUT_S
+                or self.ws.close_code in (None, WSCloseCode.ABNORMAL_CLOSURE)):
+            self._reset()  # the peer did not answer the close (or never reads)
+        if not closing.done():
+            closing.cancel()
+            await asyncio.wait({closing}, timeout=FLUSH_TIMEOUT_S)
+        if closing.done() and not closing.cancelled():
+            closing.exception()  # retrieved: a failed close of a gone peer is expected
 
     def _reset(self) -> None:
-        if self._transport is None or self._transport.is_closing():
+        """Reset the TCP connection (RST): aiohttp's transport close waits for unsent data
+        that a peer which does not read never takes, and the kernel retries it for
+        minutes."""
+        sock = self._transport.get_extra_info("socket") if self._transport else None
+        if self._transport is None or sock is None or sock.fileno() < 0:
             return
-        sock = self._transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self._transport.abort()
         log.info("connection_cut", participant=self.identity, code=self._close_code)
 
