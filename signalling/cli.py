@@ -1,61 +1,133 @@
-"""The `liveroom` command: serve a node, mint join tokens."""
+"""The `liveroom` command: serve a node, mint join tokens, check the machine, show settings.
+
+Every setting is a LIVEROOM_* environment variable (docs/operations.md); `liveroom settings`
+shows the effective ones.
+"""
 
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from media.ids import Role
 
+from . import doctor
 from .app import create_app
 from .logs import configure
-from .settings import Settings
+from .settings import Settings, describe_errors, effective_settings
 from .tokens import mint
+
+SETTINGS_HINT = ("Every setting is a LIVEROOM_* environment variable: see docs/operations.md, "
+                 "or `liveroom settings` for the effective values.")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liveroom", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run a node", description="Run a node: HTTP "
+                                "API, WebSocket signalling, the browser pages and the SFU.",
+                                epilog=SETTINGS_HINT)
+    serve.add_argument("--host", help="address to listen on (LIVEROOM_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int,
+                       help="port to listen on, 1-65535 (LIVEROOM_PORT, default 8080)")
+    serve.add_argument("--dev", action="store_true",
+                       help="development: ICE on 127.0.0.1 only, print a tutor's and a "
+                            "learner's join link for room 'demo' (LIVEROOM_DEV)")
+
+    token = commands.add_parser("token", help="mint a join token", epilog=SETTINGS_HINT,
+                                description="Print a join token signed with this node's "
+                                "secret (LIVEROOM_TOKEN_SECRET, or the one in the data dir).")
+    token.add_argument("--room", required=True,
+                       help="room id: letters, digits, '-' and '_', up to 64")
+    token.add_argument("--identity", required=True,
+                       help="the participant's pseudonym, same grammar as --room (never a "
+                            "real name: learners are children)")
+    token.add_argument("--role", choices=[r.value for r in Role], default=Role.LEARNER.value,
+                       help="what the participant may do (default: learner)")
+    token.add_argument("--name", default="",
+                       help="display name the others see (default: the identity)")
+    token.add_argument("--ttl", type=int,
+                       help="lifetime in seconds (default: LIVEROOM_TOKEN_TTL_S)")
+
+    commands.add_parser("doctor", help="check what a node needs on this machine",
+                        epilog=SETTINGS_HINT, description="Check the listener port, ICE "
+                        "addresses, data directory, clock and aiortc, in plain words.")
+    commands.add_parser("settings", help="show the effective settings (secrets masked)",
+                        epilog=SETTINGS_HINT)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="liveroom", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="run a node (settings from LIVEROOM_* variables)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--dev", action="store_true",
-                       help="development: loopback ICE, print demo join links")
-
-    token = commands.add_parser("token", help="mint a join token")
-    token.add_argument("--room", required=True)
-    token.add_argument("--identity", required=True)
-    token.add_argument("--role", choices=[r.value for r in Role], default=Role.LEARNER.value)
-    token.add_argument("--name", default="")
-    token.add_argument("--ttl", type=int, help="seconds (default: LIVEROOM_TOKEN_TTL_S)")
-
+    parser = _parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     overrides = {k: v for k, v in (("host", getattr(args, "host", None)),
                                    ("port", getattr(args, "port", None))) if v is not None}
     if getattr(args, "dev", False):
         overrides["dev"] = True
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        for line in describe_errors(exc, overrides):
+            print(f"liveroom: {line}", file=sys.stderr)
+        return 2
 
     if args.command == "token":
         print(mint(settings.resolved_secret(), room=args.room, identity=args.identity,
                    role=Role(args.role), name=args.name, ttl_s=args.ttl or settings.token_ttl_s))
         return 0
+    if args.command == "settings":
+        for name, value in effective_settings(settings):
+            print(f"{name}={value}")
+        return 0
+    if args.command == "doctor":
+        return doctor.report(doctor.run(settings))
+    return serve(settings)
 
+
+def serve(settings: Settings) -> int:
     configure(json=settings.log_json)
     if settings.dev and not settings.ice_host_addresses:
         settings.ice_host_addresses = ["127.0.0.1"]
+    # bind first: the node says `node_ready` (and prints join links) only once it listens
+    try:
+        listener = _listen(settings.host, settings.port)
+    except OSError as exc:
+        print(f"liveroom: cannot listen on {settings.host}:{settings.port}: "
+              f"{exc.strerror or exc} (LIVEROOM_HOST, LIVEROOM_PORT)", file=sys.stderr)
+        return 2
     app = create_app(settings)
     if settings.dev:
         _print_demo_links(settings)
     # on_shutdown (app._tell_everyone) may take half the bound; aiohttp waits for the
     # handlers twice this, the cleanup an eighth: the process exits within the bound
-    web.run_app(app, host=settings.host, port=settings.port, print=None,
+    web.run_app(app, sock=listener, print=None,
                 shutdown_timeout=settings.shutdown_timeout_s / 8,
                 loop=__import__("uvloop").new_event_loop() if settings.uvloop else None)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (as aiohttp's own site would open it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 def _print_demo_links(settings: Settings) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -78,3 +78,63 @@ def _read_or_create(path: Path) -> str:
     path.touch(mode=0o600)
     path.write_text(value + "\n")
     return value
+
+
+# --- for people: one line per mistake, the effective values --------------------------------
+
+SECRET_FIELDS = frozenset({"token_secret", "api_key", "recording_kek"})
+
+
+def env_name(field: str) -> str:
+    return f"LIVEROOM_{field.upper()}"
+
+
+def _expected(field: str, error: Any) -> str:
+    """What the setting takes, in words (from the field's type and bounds)."""
+    kind = error.get("type", "")
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    info = Settings.model_fields.get(field)
+    if kind in ("value_error", "assertion_error") or info is None:
+        return message
+    bounds = {type(m).__name__: m for m in info.metadata}
+    low = next((getattr(m, a) for m in bounds.values() for a in ("ge", "gt")
+                if hasattr(m, a)), None)
+    high = next((getattr(m, a) for m in bounds.values() for a in ("le", "lt")
+                 if hasattr(m, a)), None)
+    nouns: dict[object, str] = {int: "an integer", float: "a number", bool: "true or false"}
+    noun = nouns.get(info.annotation, message)
+    if low is not None and high is not None:
+        return f"expected {noun} {low}-{high}"
+    if low is not None:
+        return f"expected {noun} {'>=' if 'Ge' in bounds else '>'} {low}"
+    return f"expected {noun}" if noun != message else message
+
+
+def describe_errors(exc: ValidationError, overrides: dict[str, object]) -> list[str]:
+    """`LIVEROOM_PORT=abc: expected an integer 1-65535`, one line per bad setting."""
+    lines = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]] or ["settings"]
+        field = "__".join(loc)  # a nested setting: LIVEROOM_RECORDING__KEK
+        where = f"--{field.replace('_', '-')}" if field in overrides else env_name(field)
+        value = error.get("input")
+        shown = ",".join(map(str, value)) if isinstance(value, list) else value
+        lines.append(f"{where}={shown}: {_expected(field, error)}")
+    return lines
+
+
+def effective_settings(settings: Settings) -> list[tuple[str, str]]:
+    """(LIVEROOM_NAME, value) for every setting, secrets masked."""
+    rows = []
+    for field in type(settings).model_fields:
+        value = getattr(settings, field)
+        if field in SECRET_FIELDS:
+            shown = "(set)" if value else "(from the data dir)"
+        elif isinstance(value, list):
+            shown = ",".join(map(str, value))
+        elif isinstance(value, bool):
+            shown = str(value).lower()
+        else:
+            shown = str(value)
+        rows.append((env_name(field), shown))
+    return rows
