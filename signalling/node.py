@@ -14,6 +14,7 @@ from media.ids import LeaveReason, RoomId
 from media.peer import PeerConfig
 from media.room import Room
 from media.session import RoomMedia
+from media.starvation import LoopLag
 from qos.live import QualityReport
 
 from .errors import SignalCode, SignalError
@@ -47,6 +48,8 @@ class Node:
         self._closed = False
         self.quality_observers: list[Callable[[QualityReport], None]] = []
         self._last_quality = 0.0
+        self.loop_lag = LoopLag(settings.starved_lag_s)  # measured by the tick
+        self.lag_observers: list[Callable[[float], None]] = []
 
     def create_room(self, room_id: RoomId, max_participants: int | None = None) -> RoomHub:
         if room_id in self.hubs:
@@ -58,8 +61,8 @@ class Node:
             now=self.clock(),
             reconnect_grace=self.settings.reconnect_grace_s,
         )
-        hub = RoomHub(room, RoomMedia(room_id, self.peer_config, self.counters, self.clock),
-                      self.clock)
+        media = RoomMedia(room_id, self.peer_config, self.counters, self.clock, self.loop_lag)
+        hub = RoomHub(room, media, self.clock)
         self.hubs[room_id] = hub
         log.info("room_created", room=room_id, max_participants=room.max_participants)
         return hub
@@ -86,7 +89,8 @@ class Node:
         now = self.clock()
         s = self.settings
         for hub in list(self.hubs.values()):
-            await hub.check_presence(now, s.stall_video_s, s.stall_audio_s)
+            await hub.check_presence(
+                now, s.stall_video_s, s.stall_audio_s, self.loop_lag.starved_until)
             await hub.tell_video_paused(now)
         if now - self._last_quality >= s.quality_interval_s:
             self._last_quality = now
@@ -99,13 +103,23 @@ class Node:
                 await self.close_room(room_id, LeaveReason.ROOM_CLOSED)
 
     async def run_ticks(self, interval: float = 0.25) -> None:
-        """The node's housekeeping loop; one failing tick is logged, not fatal."""
+        """The node's housekeeping loop; one failing tick is logged, not fatal. Each tick
+        first measures how late it runs: the event loop's lag (media/starvation.py)."""
         while True:
+            due = self.clock() + interval
             await asyncio.sleep(interval)
             try:
+                self.observe_lag(due, self.clock())
                 await self.tick()
             except Exception:
                 log.exception("tick_failed")
+
+    def observe_lag(self, due: float, ran: float) -> None:
+        lag = self.loop_lag.observe(due, ran)
+        if lag >= self.loop_lag.threshold_s:
+            log.warning("node_starved", lag_s=round(lag, 3))
+        for observe in self.lag_observers:
+            observe(lag)
 
     def start(self) -> None:
         """Start the housekeeping tick (on the running loop)."""

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         default=1.0, description="How often connection quality is scored")
     stall_audio_s: float = Field(
         default=5.0, description="No audio (audio-only) this long, allows DTX")
+    starved_lag_s: float = Field(
+        default=0.2, gt=0, description="Event-loop lag that means the node itself was "
+        "starved: silence and ICE consent failures until then are not blamed on clients")
     auto_create_rooms: bool = True
     max_message_bytes: int = 64 * 1024
     join_timeout_s: float = 10.0
