@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     starved_lag_s: float = Field(
         default=0.2, gt=0, description="Event-loop lag that means the node itself was "
         "starved: silence and ICE consent failures until then are not blamed on clients")
+    udp_rcvbuf_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=0, description="SO_RCVBUF asked for every ICE UDP "
+        "socket (aioice asks 256 KiB); capped by net.core.rmem_max; 0 leaves aioice's")
     auto_create_rooms: bool = True
     max_message_bytes: int = 64 * 1024
     join_timeout_s: float = 10.0
