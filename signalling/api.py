@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from media.ids import LeaveReason, Role, RoomId
 
+from .admission import NodeOverloaded
 from .keys import NODE
 from .tokens import TokenGrants, mint
 from .wire import room_info
@@ -74,6 +75,10 @@ async def create_room(request: web.Request) -> web.Response:
         hub = node.create_room(RoomId(body.id), body.max_participants)
     except KeyError:
         return _error(409, "room_exists", f"room {body.id} exists")
+    except NodeOverloaded as exc:  # signalling/admission.py
+        response = _error(503, exc.code, exc.message)
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        return response
     return web.json_response(room_info(hub.room).model_dump(mode="json"), status=201)
 
 
@@ -141,7 +146,12 @@ async def readyz(request: web.Request) -> web.Response:
     node = request.app[NODE]
     if not node.ready:
         return web.json_response({"status": "starting"}, status=503)
-    return web.json_response({"status": "ready", "rooms": len(node.hubs)})
+    body: dict[str, object] = {"status": "ready", "rooms": len(node.hubs),
+                               "overloaded": node.admission.overloaded}
+    if node.admission.overloaded:  # still serving its rooms: 200 (docs/operations.md)
+        body.update(reason=node.admission.reason,
+                    retry_after_s=node.admission.retry_after_s)
+    return web.json_response(body)
 
 
 def add_routes(app: web.Application) -> None:

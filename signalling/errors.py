@@ -19,6 +19,7 @@ class SignalCode(StrEnum):
     WRONG_ROOM = "wrong_room"
     ROOM_NOT_FOUND = "room_not_found"
     REPLACED = "replaced"
+    NODE_OVERLOADED = "node_overloaded"
     INTERNAL = "internal"
 
 

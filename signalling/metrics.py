@@ -89,6 +89,34 @@ class NodeCollector(Collector):
         for level in ("excellent", "good", "fair", "poor", "lost"):
             levels.add_metric([level], by_level.get(level, 0))
         yield levels
+        yield from _load(node)
+
+
+def _load(node: Node) -> Iterator[Metric]:
+    """The node's own load: what admission control decides on (signalling/admission.py)."""
+    a = node.admission
+    yield GaugeMetricFamily(
+        "liveroom_node_overloaded",
+        "1 while the node refuses new participants and rooms (node_overloaded)",
+        value=1 if a.overloaded else 0,
+    )
+    yield GaugeMetricFamily(
+        "liveroom_event_loop_lag_mean_seconds",
+        "Mean event-loop lag over the admission window", value=a.mean_lag_s,
+    )
+    yield GaugeMetricFamily(
+        "liveroom_process_cpu_mean_cores",
+        "Mean process CPU (cores) over the admission window", value=a.mean_cpu_cores,
+    )
+    yield CounterMetricFamily(
+        "liveroom_admission_refusals", "Joins and rooms refused with node_overloaded",
+        value=a.refusals,
+    )
+    yield CounterMetricFamily(
+        "liveroom_node_starved_spells",
+        "Times the node found itself starved (a late tick, a consent check it could not "
+        "hear in time)", value=node.loop_lag.spells,
+    )
 
 
 class QualityHistograms:
@@ -130,6 +158,12 @@ def new_registry(node: Node) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(node))
     node.quality_observers.append(QualityHistograms(registry).observe)
+    lag = Histogram(
+        "liveroom_event_loop_lag_seconds", "How late the node's 0.25 s tick ran",
+        buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+        registry=registry,
+    )
+    node.lag_observers.append(lag.observe)
     return registry
 
 

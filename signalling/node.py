@@ -10,13 +10,14 @@ from collections.abc import Callable
 import structlog
 
 from media.counters import ForwardingCounters
-from media.ids import LeaveReason, RoomId
+from media.ids import Identity, LeaveReason, RoomId
 from media.peer import PeerConfig
 from media.room import Room
 from media.session import RoomMedia
 from media.starvation import LoopLag
 from qos.live import QualityReport
 
+from .admission import Admission, AdmissionLimits
 from .errors import SignalCode, SignalError
 from .hub import RoomHub
 from .settings import Settings
@@ -50,10 +51,18 @@ class Node:
         self._last_quality = 0.0
         self.loop_lag = LoopLag(settings.starved_lag_s)  # measured by the tick
         self.lag_observers: list[Callable[[float], None]] = []
+        self.admission = Admission(AdmissionLimits(
+            max_loop_lag_s=settings.admission_max_loop_lag_s,
+            max_cpu_cores=settings.admission_max_cpu_cores,
+            window_s=settings.admission_window_s,
+        ))
+        self._cpu_at: tuple[float, float] | None = None  # (clock, process CPU seconds)
 
     def create_room(self, room_id: RoomId, max_participants: int | None = None) -> RoomHub:
+        """A new room; `NodeOverloaded` (node_overloaded) while the node refuses rooms."""
         if room_id in self.hubs:
             raise KeyError(room_id)
+        self.admission.check()
         room = Room(
             room_id,
             max_participants=max_participants or self.settings.max_participants,
@@ -67,9 +76,14 @@ class Node:
         log.info("room_created", room=room_id, max_participants=room.max_participants)
         return hub
 
-    def hub_for_join(self, room_id: RoomId) -> RoomHub:
+    def hub_for_join(self, room_id: RoomId, identity: Identity | None = None) -> RoomHub:
+        """The room to join. While the node is overloaded only a participant who holds a
+        seat in it (a reconnect, a reload) gets in; anyone else, or a new room, gets
+        `NodeOverloaded` (node_overloaded, retry advice)."""
         hub = self.hubs.get(room_id)
         if hub is not None and not hub.room.closed:
+            if identity is None or identity not in hub.room.participants:
+                self.admission.check()
             return hub
         if not self.settings.auto_create_rooms:
             raise SignalError(SignalCode.ROOM_NOT_FOUND, f"room {room_id} does not exist")
@@ -115,11 +129,25 @@ class Node:
                 log.exception("tick_failed")
 
     def observe_lag(self, due: float, ran: float) -> None:
+        """A tick due at `due` ran at `ran`: the loop's lag, the process's CPU since the
+        last tick, and what admission control makes of them."""
+        was_starved = self.loop_lag.last >= self.loop_lag.threshold_s
         lag = self.loop_lag.observe(due, ran)
-        if lag >= self.loop_lag.threshold_s:
+        if lag >= self.loop_lag.threshold_s and not was_starved:
             log.warning("node_starved", lag_s=round(lag, 3))
         for observe in self.lag_observers:
             observe(lag)
+        cpu = time.process_time()
+        last, self._cpu_at = self._cpu_at, (ran, cpu)
+        if last is None or ran <= last[0]:
+            return
+        cores = (cpu - last[1]) / (ran - last[0])
+        change = self.admission.observe(ran, lag, cores)
+        if change is not None:
+            a = self.admission
+            log.warning("node_overloaded" if change else "node_admitting",
+                        reason=a.reason, mean_lag_s=round(a.mean_lag_s, 3),
+                        mean_cpu_cores=round(a.mean_cpu_cores, 2))
 
     def start(self) -> None:
         """Start the housekeeping tick (on the running loop)."""

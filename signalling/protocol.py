@@ -130,6 +130,8 @@ class Error(_Message):
     id: str | None = None
     code: str
     message: str
+    retry_after_s: float | None = None
+    """Set with `node_overloaded`: try again after this long (or another node)."""
 
 
 # --- node -> client: events --------------------------------------------------------------

@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     starved_lag_s: float = Field(
         default=0.2, gt=0, description="Event-loop lag that means the node itself was "
         "starved: silence and ICE consent failures until then are not blamed on clients")
+    admission_max_loop_lag_s: float = Field(
+        default=0.1, ge=0, description="Mean event-loop lag over the admission window that "
+        "makes the node refuse new participants and rooms (node_overloaded); 0: off")
+    admission_max_cpu_cores: float = Field(
+        default=0.85, ge=0, description="Mean process CPU (cores) over the admission window "
+        "that makes the node refuse new participants and rooms; 0: off")
+    admission_window_s: float = Field(
+        default=5.0, gt=0, description="How long the load must last before the node "
+        "refuses; also the retry advice given to refused clients")
     udp_rcvbuf_bytes: int = Field(
         default=4 * 1024 * 1024, ge=0, description="SO_RCVBUF asked for every ICE UDP "
         "socket (aioice asks 256 KiB); capped by net.core.rmem_max; 0 leaves aioice's")

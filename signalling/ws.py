@@ -35,6 +35,7 @@ CLOSE_CODES: dict[str, int] = {
     ErrorCode.ROOM_FULL: 4009,
     ErrorCode.ROOM_CLOSED: 4004,
     SignalCode.MESSAGE_TOO_LARGE: 1009,
+    SignalCode.NODE_OVERLOADED: 4503,  # signalling/admission.py CLOSE_NODE_OVERLOADED
 }
 
 
@@ -105,7 +106,7 @@ class Session:
                 f"protocol version {message.v} unsupported; this node speaks {p.PROTOCOL_VERSION}",
             )
         claims = verify(self.node.secret, message.token, room=self.room_id)
-        hub = self.node.hub_for_join(self.room_id)
+        hub = self.node.hub_for_join(self.room_id, Identity(claims.sub))
         token = resume_token(self.node.secret, claims, self.settings.token_ttl_s)
         await hub.join(self.conn, claims, message.id, token)
         self.hub = hub
@@ -169,7 +170,8 @@ async def _serve(ws: web.WebSocketResponse, session: Session, join_timeout: floa
 def _fail(
     conn: Connection, request_id: str | None, exc: SignalError | MediaError, fatal: bool = False
 ) -> None:
-    conn.send(p.Error(id=request_id, code=exc.code, message=exc.message))
+    conn.send(p.Error(id=request_id, code=exc.code, message=exc.message,
+                      retry_after_s=getattr(exc, "retry_after_s", None)))
     code = CLOSE_CODES.get(exc.code)
     if code == 1009 or (fatal and code is not None) or exc.code == SignalCode.JOIN_TIMEOUT:
         conn.close(code or 4000, exc.code)
