@@ -64,7 +64,14 @@ class NodeCollector(Collector):
         nacks.add_metric(["received"], c.nacks_received)
         nacks.add_metric(["retransmitted"], c.retransmissions)
         nacks.add_metric(["sent_upstream"], c.nacks_sent_upstream)
+        nacks.add_metric(["not_held"], c.nacks_not_held)
         yield nacks
+        feedback = CounterMetricFamily(
+            "liveroom_subscriber_rtcp", "RTCP feedback packets from subscribers", labels=["type"]
+        )
+        feedback.add_metric(["receiver_report"], c.receiver_reports_received)
+        feedback.add_metric(["remb"], c.rembs_received)
+        yield feedback
         yield CounterMetricFamily(
             "liveroom_video_fallbacks",
             "Subscribers' videos paused (audio only) because their link could not carry them",
