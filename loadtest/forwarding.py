@@ -17,8 +17,8 @@ REMB, NACK, PLI) and decode nothing (`--receivers aiortc`, loadtest/receivers.py
 bots that only count (`--receivers counting`, the figures before issue 16). `--overload`
 runs steps past saturation and reports, per step, the publisher's frame rate as the node
 received it, every subscriber's, loss, node CPU and whether every peer connection
-survived. The node's admission control is off unless `--admission` (it would turn
-subscribers away with node_overloaded, which the report then counts).
+survived. The node refuses no joins unless `--admission` (it would turn subscribers away
+with node_overloaded, which the report then counts); it sheds load unless `--no-shed`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-ADMISSION_OFF = {"LIVEROOM_ADMISSION_MAX_LOOP_LAG_S": "0", "LIVEROOM_ADMISSION_MAX_CPU_CORES": "0"}
+ADMISSION_OFF = {"LIVEROOM_ADMISSION_REFUSE": "false"}  # overload measured and shed, not refused
 
 
 async def start_server(
@@ -67,8 +67,11 @@ async def start_server(
     if setup == "janus":
         return await start_janus(work)
     admission = bool(opts is not None and getattr(opts, "admission", False))
+    shed = bool(opts is None or getattr(opts, "shed", True))
+    env = {} if admission else dict(ADMISSION_OFF)
+    env["LIVEROOM_SHED_VIDEO"] = "true" if shed else "false"
     return await start_liveroom(work, max_participants=n + 8, uvloop=setup.endswith("uvloop"),
-                                extra_env=None if admission else ADMISSION_OFF)
+                                extra_env=env)
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -569,7 +572,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--overload", action="store_true",
                         help="steps past saturation; report survival, not only CPU")
     parser.add_argument("--admission", action="store_true",
-                        help="leave the node's admission control on (default: off)")
+                        help="let the node refuse joins while overloaded (default: it only "
+                        "measures and sheds)")
+    parser.add_argument("--shed", action=argparse.BooleanOptionalAction, default=True,
+                        help="the node's load shedding (learners' videos first)")
     parser.add_argument("--out", default="", help="write the JSON report here")
     parser.add_argument("--work-dir", default="", help="logs (default: a new temp dir)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")

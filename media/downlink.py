@@ -178,6 +178,7 @@ class DownTrack:
         self.ready = False  # set when the subscriber's DTLS is up
         self._clock = clock
         self._muted = False  # the publisher muted this publication
+        self.shed = False  # video paused while the node is overloaded (media/shedding.py)
         # audio-only fallback: video paused while the subscriber's link cannot carry it
         self.fallback = VideoFallback() if kind is Kind.VIDEO else None
 
@@ -236,8 +237,9 @@ class DownTrack:
         self.forwarder.restart()
 
     def apply_pause(self) -> None:
-        """Forward iff neither muted nor starved; a resumed video starts on a keyframe."""
-        if self._muted or self.starved:
+        """Forward iff neither muted, starved nor shed; a resumed video starts on a
+        keyframe."""
+        if self._muted or self.starved or self.shed:
             self.forwarder.pause()
         elif self.forwarder.paused:
             self.forwarder.resume()

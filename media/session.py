@@ -25,6 +25,7 @@ from .feed import Feed
 from .ids import DownlinkId, Identity, Kind, PublicationId, RoomId
 from .peer import PeerConfig, announce, restrict_codecs
 from .room import Room
+from .shedding import sheds
 from .starvation import LoopLag
 from .udp import prioritise_reads
 
@@ -200,6 +201,21 @@ class RoomMedia:
                          retry_s=down.fallback.retry if down.fallback else None)
         for gone in [s for s in self._budgets if s not in by_subscriber]:
             del self._budgets[gone]
+
+    def shed_videos(self, level: int, is_tutor: Callable[[Identity], bool]) -> int:
+        """Pause or resume videos for the node's load-shedding `level` (media/shedding.py);
+        returns how many changed."""
+        changed = 0
+        for downlink in self.downlinks.values():
+            track = downlink.tracks.get(Kind.VIDEO)
+            if track is None:
+                continue
+            shed = sheds(level, is_tutor(downlink.publisher), is_tutor(downlink.subscriber))
+            if track.shed != shed:
+                track.shed = shed
+                track.apply_pause()
+                changed += 1
+        return changed
 
     def subscriptions(self) -> list[DownTrack]:
         """Every DownTrack forwarding a publication now (attached to its Feed)."""

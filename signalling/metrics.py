@@ -115,6 +115,15 @@ def _load(node: Node) -> Iterator[Metric]:
         "liveroom_process_cpu_mean_cores",
         "Mean process CPU (cores) over the admission window", value=a.mean_cpu_cores,
     )
+    yield GaugeMetricFamily(
+        "liveroom_load_shedding_level",
+        "0 none, 1 learners' videos to learners paused, 2 learners' videos to everyone",
+        value=node.shedding.level,
+    )
+    yield GaugeMetricFamily(
+        "liveroom_subscriptions_video_shed", "Video subscriptions paused by load shedding now",
+        value=sum(1 for h in node.hubs.values() for t in h.media.subscriptions() if t.shed),
+    )
     yield CounterMetricFamily(
         "liveroom_admission_refusals", "Joins and rooms refused with node_overloaded",
         value=a.refusals,

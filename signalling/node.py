@@ -10,10 +10,11 @@ from collections.abc import Callable
 import structlog
 
 from media.counters import ForwardingCounters
-from media.ids import Identity, LeaveReason, RoomId
+from media.ids import Identity, LeaveReason, Role, RoomId
 from media.peer import PeerConfig
 from media.room import Room
 from media.session import RoomMedia
+from media.shedding import LoadShedding
 from media.starvation import LoopLag
 from qos.live import QualityReport
 
@@ -57,12 +58,13 @@ class Node:
             window_s=settings.admission_window_s,
         ))
         self._cpu_at: tuple[float, float] | None = None  # (clock, process CPU seconds)
+        self.shedding = LoadShedding(settings.shed_step_s)
 
     def create_room(self, room_id: RoomId, max_participants: int | None = None) -> RoomHub:
         """A new room; `NodeOverloaded` (node_overloaded) while the node refuses rooms."""
         if room_id in self.hubs:
             raise KeyError(room_id)
-        self.admission.check()
+        self._admit()
         room = Room(
             room_id,
             max_participants=max_participants or self.settings.max_participants,
@@ -83,13 +85,17 @@ class Node:
         hub = self.hubs.get(room_id)
         if hub is not None and not hub.room.closed:
             if identity is None or identity not in hub.room.participants:
-                self.admission.check()
+                self._admit()
             return hub
         if not self.settings.auto_create_rooms:
             raise SignalError(SignalCode.ROOM_NOT_FOUND, f"room {room_id} does not exist")
         if hub is not None:
             del self.hubs[room_id]
         return self.create_room(room_id)
+
+    def _admit(self) -> None:
+        if self.settings.admission_refuse:
+            self.admission.check()
 
     async def close_room(self, room_id: RoomId, reason: LeaveReason) -> bool:
         hub = self.hubs.pop(room_id, None)
@@ -102,6 +108,7 @@ class Node:
         """Watch presence (stalls, reconnect grace) and close rooms empty past their grace."""
         now = self.clock()
         s = self.settings
+        self._shed(now)
         for hub in list(self.hubs.values()):
             await hub.check_presence(
                 now, s.stall_video_s, s.stall_audio_s, self.loop_lag.starved_until)
@@ -115,6 +122,22 @@ class Node:
         for room_id, hub in list(self.hubs.items()):
             if not hub.connections and hub.room.should_close(now):
                 await self.close_room(room_id, LeaveReason.ROOM_CLOSED)
+
+    def _shed(self, now: float) -> None:
+        """Degrade in the lesson's order while overloaded (media/shedding.py)."""
+        if not self.settings.shed_video:
+            return
+        level = self.shedding.update(now, self.admission.overloaded)
+        if level is not None:
+            log.warning("load_shedding_changed", level=level)
+        for hub in self.hubs.values():
+            room = hub.room
+
+            def is_tutor(identity: Identity, room: Room = room) -> bool:
+                participant = room.participants.get(identity)
+                return participant is not None and participant.role is Role.TUTOR
+
+            hub.media.shed_videos(self.shedding.level, is_tutor)
 
     async def run_ticks(self, interval: float = 0.25) -> None:
         """The node's housekeeping loop; one failing tick is logged, not fatal. Each tick

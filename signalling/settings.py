@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     admission_window_s: float = Field(
         default=5.0, gt=0, description="How long the load must last before the node "
         "refuses; also the retry advice given to refused clients")
+    admission_refuse: bool = Field(
+        default=True, description="Refuse new participants and rooms while overloaded "
+        "(false: only measure, shed and report)")
+    shed_video: bool = Field(
+        default=True, description="While overloaded, stop forwarding learners' videos "
+        "(to learners first, then to the tutor); the tutor's video and audio are kept")
+    shed_step_s: float = Field(
+        default=5.0, gt=0, description="Time between shedding steps up (down: twice this)")
     udp_rcvbuf_bytes: int = Field(
         default=4 * 1024 * 1024, ge=0, description="SO_RCVBUF asked for every ICE UDP "
         "socket (aioice asks 256 KiB); capped by net.core.rmem_max; 0 leaves aioice's")
