@@ -1,14 +1,17 @@
 """The node's UDP sockets: receive buffer size, backlog and drops, receive priority.
 
 aioice creates one UDP socket per host candidate and asks for a 256 KiB receive buffer
-(`aioice.turn.UDP_SOCKET_BUFFER_SIZE`, read when each socket is made). A publisher's
-~1 Mbit/s of video fills that in well under a second when the event loop stalls, and the
-kernel then drops datagrams, which the node can only see as loss. `set_receive_buffer`
-(called once at start-up with `LIVEROOM_UDP_RCVBUF_BYTES`) raises it for every socket
-made afterwards; Linux caps the request at `net.core.rmem_max` (raise that with sysctl for
-more), so the effective size is read back and logged. `receive_queue` reads a socket's
-queued bytes and drop count (SO_MEMINFO), `prioritise_reads` lets a publisher's socket be
-read several datagrams at a time when it is ready, ahead of subscribers' RTCP.
+(`aioice.turn.UDP_SOCKET_BUFFER_SIZE`, read when each socket is made): Linux doubles it and
+charges 2304 bytes per 1200-byte datagram, so it holds 227 datagrams, ~1.4 s of a 1 Mbit/s
+publisher; when the event loop stalls longer the kernel drops the rest, which the node can
+only see as loss. 1 MiB (the default) holds ~910, ~5.5 s: a stall of a few seconds is
+absorbed, and media is never queued much later than that when the node is behind.
+`set_receive_buffer` (called once at start-up with `LIVEROOM_UDP_RCVBUF_BYTES`) raises it
+for every socket made afterwards; Linux caps the request at `net.core.rmem_max` (raise
+that with sysctl for more), so the effective size is read back and logged.
+`receive_queue` reads a socket's queued bytes and drop count (SO_MEMINFO);
+`prioritise_reads` lets a publisher's socket be read several datagrams at a time when it
+is ready, ahead of subscribers' RTCP.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_RCVBUF_BYTES = 4 * 1024 * 1024
+DEFAULT_RCVBUF_BYTES = 1024 * 1024  # LIVEROOM_UDP_RCVBUF_BYTES's default
 BACKLOG_BYTES = 64 * 1024
 """Queued bytes on a socket that mean the node is behind in reading it."""
 SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)  # Linux; not exported by Python 3.11

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     shed_step_s: float = Field(
         default=5.0, gt=0, description="Time between shedding steps up (down: twice this)")
     udp_rcvbuf_bytes: int = Field(
-        default=4 * 1024 * 1024, ge=0, description="SO_RCVBUF asked for every ICE UDP "
+        default=1024 * 1024, ge=0, description="SO_RCVBUF asked for every ICE UDP "
         "socket (aioice asks 256 KiB); capped by net.core.rmem_max; 0 leaves aioice's")
     auto_create_rooms: bool = True
     max_message_bytes: int = 64 * 1024
