@@ -12,7 +12,8 @@ import struct
 from pathlib import Path
 
 from loadtest.counting import PacketCounter, payload_types
-from loadtest.forwarding import overload_checks, overload_table, parse, ratios, run_one, table
+from loadtest.forwarding import parse, ratios, run_one, table
+from loadtest.overload import overload_checks, overload_table
 
 FIELDS = (
     "node_cpu_cores", "node_cpu_cores_publisher_only", "marginal_cpu_millicores_per_subscriber",
