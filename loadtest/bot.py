@@ -4,10 +4,16 @@
 
 A publisher replays a pre-encoded clip (VP8 640x480 ~1 Mbps + Opus; no encoding per bot).
 Subscribers count packets from RTP headers as they arrive (`loadtest.counting`), never
-decode. Every `--interval` seconds the bot prints one JSON line on stdout:
+decode; with `--receivers aiortc` (default) the packets then go on to aiortc's receivers,
+which send receiver reports, REMB, NACK and PLI as a browser does (`loadtest.receivers`).
+Every `--interval` seconds the bot prints one JSON line on stdout:
 
-    {"t": <CLOCK_MONOTONIC s>, "role": ..., "ready": k, "subs": [[counters...], ...]}
-    {"t": ..., "role": "publisher", "video_frames": f, "audio_frames": a, "feed": id}
+    {"t": <CLOCK_MONOTONIC s>, "role": ..., "ready": k, "subs": [[counters...], ...],
+     "pcs": n, "pcs_failed": f, "refused": r}
+    {"t": ..., "role": "publisher", "video_frames": f, "audio_frames": a, "feed": id, ...}
+
+`pcs_failed` counts peer connections that failed or closed while the bot was running;
+`refused` the subscribers a Liveroom node turned away with `node_overloaded`.
 
 It stops when its stdin closes, on SIGTERM/SIGINT, or after `--max-seconds`.
 """
@@ -38,6 +44,7 @@ from signalling.tokens import mint
 
 from .counting import PacketCounter, payload_types, tap_connection
 from .janus_api import JanusSession, http_session
+from .receivers import RECEIVERS, ConnectionWatch, no_decoding
 
 SECRET_ENV = "LIVEROOM_BENCH_SECRET"
 
@@ -49,6 +56,7 @@ class Reporter:
         self.extra: dict[str, Any] = {}
         self.live: Callable[[], dict[str, Any]] | None = None
         self.pcs: list[RTCPeerConnection] = []  # for the negotiated SRTP profile
+        self.connections = ConnectionWatch()
 
     def srtp_profile(self) -> str | None:
         for pc in self.pcs:
@@ -68,6 +76,7 @@ class Reporter:
             if profile:
                 self.extra["srtp_profile"] = profile
         body.update(self.extra)
+        body.update(self.connections.report())
         if self.live is not None:
             body.update(self.live())
         return json.dumps(body, separators=(",", ":"))
@@ -79,19 +88,26 @@ class Reporter:
 class CountingClient(Client):
     """A Liveroom client whose downlinks count packets instead of handing them to aiortc."""
 
-    def __init__(self, base_url: str, room: str, token: str, counter: PacketCounter) -> None:
+    def __init__(
+        self, base_url: str, room: str, token: str, counter: PacketCounter, reporter: Reporter,
+        pass_on: bool,
+    ) -> None:
         super().__init__(base_url, room, token)
         self.counter = counter
-        self.pcs: list[RTCPeerConnection] = []
+        self.reporter = reporter
+        self.pass_on = pass_on
 
     async def _accept_offer(self, offer: p.Offer) -> None:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.downlinks[offer.downlink] = RemoteDownlink(offer.downlink, offer.publisher, pc)
-        self.pcs.append(pc)
+        self.reporter.pcs.append(pc)
+        self.reporter.connections.watch(pc)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+        if self.pass_on:
+            no_decoding(pc)
         self.counter.kinds = payload_types(offer.sdp)
         await pc.setLocalDescription(await pc.createAnswer())
-        tap_connection(pc, self.counter)
+        tap_connection(pc, self.counter, pass_on=self.pass_on)
         await self.request(
             p.Answer(id=next(self._ids), downlink=offer.downlink, sdp=pc.localDescription.sdp)
         )
@@ -110,6 +126,8 @@ async def liveroom_publisher(
     owned.append(client)
     await _retry(client.join, args.connect_timeout)
     await client.publish(tracks)
+    assert client.uplink is not None
+    reporter.connections.watch(client.uplink)
     reporter.extra["feed"] = client.identity
     _report_tracks(reporter, tracks, client.uplink)
 
@@ -122,10 +140,14 @@ async def liveroom_subscribers(
         reporter.counters.append(counter)
         identity = f"{args.prefix}sub{args.first + i}"
         client = CountingClient(args.url, args.room, _token(args, identity, Role.OBSERVER),
-                                counter)
-        client.pcs = reporter.pcs
+                                counter, reporter, pass_on=args.receivers == "aiortc")
         owned.append(client)
-        await _retry(client.join, args.connect_timeout)
+        try:
+            await _retry(client.join, args.connect_timeout)
+        except Exception as exc:
+            if getattr(exc, "code", None) != "node_overloaded":
+                raise
+            reporter.extra["refused"] = reporter.extra.get("refused", 0) + 1
 
 
 # --- Janus ---------------------------------------------------------------------------------
@@ -146,6 +168,7 @@ async def janus_publisher(
     feed = joined["plugindata"]["data"]["id"]
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     owned.append(pc)
+    reporter.connections.watch(pc)
     for track in tracks:
         sender = pc.addTrack(track)
         set_keyframe_request(sender, track.request_keyframe)
@@ -180,10 +203,14 @@ async def janus_subscribers(
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         owned.append(pc)
         reporter.pcs.append(pc)
+        reporter.connections.watch(pc)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        pass_on = args.receivers == "aiortc"
+        if pass_on:
+            no_decoding(pc)
         counter.kinds = payload_types(offer["sdp"])
         await pc.setLocalDescription(await pc.createAnswer())
-        tap_connection(pc, counter)
+        tap_connection(pc, counter, pass_on=pass_on)
         await session.message(
             {"request": "start"},
             jsep={"type": "answer", "sdp": pc.localDescription.sdp, "trickle": False},
@@ -196,10 +223,15 @@ async def janus_subscribers(
 def _report_tracks(reporter: Reporter, tracks: list[ClipTrack], pc: Any) -> None:
     audio, video = tracks
     senders = pc.getSenders()
+
+    def sent(kind: str) -> int:
+        return sum(packets_sent(s) for s in senders if s.kind == kind)
+
     reporter.live = lambda: {
         "audio_frames": audio.frames_sent, "video_frames": video.frames_sent,
         "keyframes": video.keyframes_sent,
         "packets_sent": sum(packets_sent(s) for s in senders),
+        "video_packets_sent": sent("video"), "audio_packets_sent": sent("audio"),
     }
 
 
@@ -274,6 +306,7 @@ async def run(args: argparse.Namespace) -> None:
                 await setup
         waiter.cancel()
     finally:
+        reporter.connections.closing()
         reporting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reporting
@@ -295,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=int, default=0, help="number of the first subscriber")
     parser.add_argument("--prefix", default="b")
     parser.add_argument("--ice-address", default="", help="pin ICE host candidates to this")
+    parser.add_argument("--receivers", choices=RECEIVERS, default="aiortc",
+                        help="aiortc: RTCP feedback like a browser's, no decoding; "
+                        "counting: count at the socket only, no feedback")
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--connect-timeout", type=float, default=20.0)
     parser.add_argument("--max-seconds", type=float, default=3600.0)

@@ -7,7 +7,8 @@ RTP header in clear text, so this module counts from the header as the datagram 
 at the peer connection's UDP sockets and never hands SRTP media to aiortc: DTLS, STUN and
 RTCP still go the normal way, so the connection stays up and the sender's reports arrive.
 A counting bot does not verify SRTP authentication tags, and since aiortc's receiver never
-sees the media it sends no NACK, PLI or REMB (it is a load, not a quality probe).
+sees the media it sends no NACK, PLI or REMB (it is a load, not a quality probe), unless
+the tap passes the media on (`pass_on=True`, loadtest/receivers.py: browser-like bots).
 """
 
 from __future__ import annotations
@@ -105,13 +106,14 @@ SNAPSHOT_FIELDS = (
 )
 
 
-def tap_connection(pc: Any, counter: PacketCounter) -> None:
+def tap_connection(pc: Any, counter: PacketCounter, pass_on: bool = False) -> None:
     """Count SRTP media where the peer connection's UDP sockets receive it; pass the rest on.
 
     Call after setLocalDescription (the sockets exist) and before the remote side can send
     media. Each socket's `datagram_received` is wrapped, so a media datagram costs one
     Python call and no STUN parse attempt; the ICE connection's `data_received` is wrapped
-    too, for sockets that appear later.
+    too, for sockets that appear later. With `pass_on`, media is counted and then handed
+    to aiortc as well (its receivers then send RTCP feedback like a browser's).
     """
     connection = ice_connection(pc.getTransceivers()[0].receiver.transport.transport)
     count = counter.on_datagram
@@ -120,6 +122,18 @@ def tap_connection(pc: Any, counter: PacketCounter) -> None:
         first = data[0]
         return 127 < first < 192 and len(data) >= 12 and not 192 <= data[1] <= 223
 
+    deliver: Callable[[bytes, int], None] = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        if is_media(data):
+            count(data)
+            if not pass_on:
+                return
+        deliver(data, component)
+
+    connection.data_received = data_received
+    if pass_on:
+        return  # every socket's datagrams reach aiortc through data_received: count there
     for protocol in connection._protocols:
         received: Callable[[bytes, Any], None] = protocol.datagram_received
 
@@ -132,12 +146,3 @@ def tap_connection(pc: Any, counter: PacketCounter) -> None:
                 received(data, addr)
 
         protocol.datagram_received = datagram_received
-    deliver: Callable[[bytes, int], None] = connection.data_received
-
-    def data_received(data: bytes, component: int) -> None:
-        if is_media(data):
-            count(data)
-        else:
-            deliver(data, component)
-
-    connection.data_received = data_received

@@ -2,6 +2,7 @@
 
     python -m loadtest.forwarding [--steps 1,4,16,64,96] [--rounds 1] [--out report.json]
     python -m loadtest.forwarding --soak [--soak-n 32] [--soak-seconds 300]
+    python -m loadtest.forwarding --overload [--steps 64,96,128] [--admission]
 
 For each N and setup (alternated, so machine noise hits both), a fresh server is started
 as its own process with one publisher bot (pre-encoded VP8 640x480 ~1 Mbps + Opus). The
@@ -10,6 +11,14 @@ alone, then N counting subscribers join (bots in separate processes, never decod
 it is measured again over a steady window. Marginal CPU per subscriber is the difference
 divided by N, from the same server run. The report is JSON (one object per setup, N and
 round) plus a table and the Liveroom/Janus ratios of marginal CPU, pair by pair.
+
+Subscribers are aiortc receivers that send RTCP feedback as browsers do (receiver reports,
+REMB, NACK, PLI) and decode nothing (`--receivers aiortc`, loadtest/receivers.py), or
+bots that only count (`--receivers counting`, the figures before issue 16). `--overload`
+runs steps past saturation and reports, per step, the publisher's frame rate as the node
+received it, every subscriber's, loss, node CPU and whether every peer connection
+survived. The node refuses no joins unless `--admission` (it would turn subscribers away
+with node_overloaded, which the report then counts); it sheds load unless `--no-shed`.
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ import aiohttp
 
 from . import procstat
 from .counting import SNAPSHOT_FIELDS
+from .overload import at_node, overload_checks, overload_table, survival
+from .receivers import RECEIVERS
 from .servers import Bot, Server, janus_available, start_janus, start_liveroom
 
 SETUPS = ("liveroom", "liveroom-uvloop", "janus")
@@ -48,10 +59,20 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-async def start_server(setup: str, work: Path, n: int) -> Server:
+ADMISSION_OFF = {"LIVEROOM_ADMISSION_REFUSE": "false"}  # overload measured and shed, not refused
+
+
+async def start_server(
+    setup: str, work: Path, n: int, opts: argparse.Namespace | None = None
+) -> Server:
     if setup == "janus":
         return await start_janus(work)
-    return await start_liveroom(work, max_participants=n + 8, uvloop=setup.endswith("uvloop"))
+    admission = bool(opts is not None and getattr(opts, "admission", False))
+    shed = bool(opts is None or getattr(opts, "shed", True))
+    env = {} if admission else dict(ADMISSION_OFF)
+    env["LIVEROOM_SHED_VIDEO"] = "true" if shed else "false"
+    return await start_liveroom(work, max_participants=n + 8, uvloop=setup.endswith("uvloop"),
+                                extra_env=env)
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -135,13 +156,18 @@ def subscriber_metrics(bots: list[Bot], t0: float, t1: float) -> dict[str, Any]:
     }
 
 
-def publisher_metrics(pub: Bot, t0: float, t1: float) -> dict[str, float]:
+def publisher_metrics(pub: Bot, t0: float, t1: float) -> dict[str, Any]:
     dt, first, last = _rates(pub, t0, t1)
-    return {
+    out: dict[str, Any] = {
         "publisher_fps": round((last["video_frames"] - first["video_frames"]) / dt, 2),
         "publisher_audio_pps": round((last["audio_frames"] - first["audio_frames"]) / dt, 2),
         "publisher_pps": round((last["packets_sent"] - first["packets_sent"]) / dt, 2),
+        "publisher_pc_failed": bool(last.get("pcs_failed", 0)),
     }
+    if "video_packets_sent" in last:
+        out["publisher_video_pps"] = round(
+            (last["video_packets_sent"] - first["video_packets_sent"]) / dt, 2)
+    return out
 
 
 _NODE_COUNTERS = {
@@ -149,6 +175,7 @@ _NODE_COUNTERS = {
     "liveroom_forwarded_packets_total": "node_forwarded",
     "liveroom_nacks_total": "node_nacks",
     "liveroom_keyframe_requests_total": "node_keyframe_requests",
+    "liveroom_subscriber_rtcp_total": "node_subscriber_rtcp",
 }
 
 
@@ -163,9 +190,12 @@ async def node_counters(server: Server) -> dict[str, float]:
         for line in text.splitlines():
             name, _, value = line.partition("{")
             key = _NODE_COUNTERS.get(name)
+            if key == "node_received" and 'kind="video"' in value:
+                totals["node_received_video"] = float(line.rsplit(" ", 1)[1])
             if key is not None:
                 label = value.split('"')[1] if '"' in value else ""
-                full = f"{key}_{label}" if key in ("node_nacks", "node_keyframe_requests") else key
+                labelled = ("node_nacks", "node_keyframe_requests", "node_subscriber_rtcp")
+                full = f"{key}_{label}" if key in labelled else key
                 totals[full] = totals.get(full, 0.0) + float(line.rsplit(" ", 1)[1])
     return totals
 
@@ -175,17 +205,16 @@ def counter_rates(a: dict[str, float], b: dict[str, float], dt: float) -> dict[s
     for key, value in b.items():
         if key in a:
             delta = value - a[key]
-            out[key + ("_pps" if key in ("node_received", "node_forwarded") else "")] = (
-                round(delta / dt, 1) if key in ("node_received", "node_forwarded")
-                else int(delta))
+            rate = key in ("node_received", "node_forwarded", "node_received_video")
+            out[key + ("_pps" if rate else "")] = round(delta / dt, 1) if rate else int(delta)
     return out
 
 
 async def run_one(setup: str, n: int, opts: argparse.Namespace, work: Path) -> dict[str, Any]:
     """One fresh server: publisher-only window, then N subscribers and the loaded window."""
     _mkdir(work)
-    bound = ["--max-seconds", str(opts.bot_max_seconds)]
-    server = await start_server(setup, work, n)
+    bound = ["--max-seconds", str(opts.bot_max_seconds), "--receivers", opts.receivers]
+    server = await start_server(setup, work, n, opts)
     bots: list[Bot] = []
     try:
         pub = await server.start_bot("publisher", ["--role", "publisher", *bound])
@@ -212,15 +241,21 @@ async def run_one(setup: str, n: int, opts: argparse.Namespace, work: Path) -> d
                 if b.proc.returncode is not None:
                     raise RuntimeError(f"bot {b.name} exited ({b.proc.returncode}); "
                                        f"see {work / (b.name + '.log')}")
-            return ready() >= n
+            refused: int = sum((b.last or {}).get("refused", 0) for b in subs)
+            return ready() + refused >= n
 
-        await wait_until(check_alive, 60 + n, f"{n} subscribers to receive media")
+        try:
+            await wait_until(check_alive, 60 + n, f"{n} subscribers to receive media")
+        except TimeoutError:
+            if not opts.overload:
+                raise  # past saturation not everyone may get media: measure what is
+
         await asyncio.sleep(opts.warmup)
         loaded = await Window(server, bots).measure(opts.window)
         t0, t1 = loaded["t0"], loaded["t1"]
         marginal = (loaded["node_cpu_cores"] - base["node_cpu_cores"]) / n
         result: dict[str, Any] = {
-            "setup": setup, "n": n,
+            "setup": setup, "n": n, "receivers": opts.receivers,
             "window_s": round(t1 - t0, 2),
             "node_cpu_cores": round(loaded["node_cpu_cores"], 4),
             "node_cpu_cores_publisher_only": round(base["node_cpu_cores"], 4),
@@ -232,7 +267,9 @@ async def run_one(setup: str, n: int, opts: argparse.Namespace, work: Path) -> d
             "bots_cpu_cores": round(loaded["bots_cpu_cores"], 3),
             "machine_busy_cores": round(loaded["machine_busy_cores"], 3),
             **loaded["node_counters"],
+            **survival(subs),
         }
+        result["publisher_fps_at_node"] = at_node(result)
         forwarded = result["forwarded_pps"]
         result["node_us_per_forwarded_packet"] = (
             round(marginal * n / forwarded * 1e6, 2) if forwarded else None
@@ -247,8 +284,8 @@ async def run_soak(opts: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Liveroom only, N subscribers for a long window: node RSS sampled along the way."""
     n, setup = opts.soak_n, opts.soak_setup
     _mkdir(work)
-    bound = ["--max-seconds", str(opts.soak_seconds + 300)]
-    server = await start_server(setup, work, n)
+    bound = ["--max-seconds", str(opts.soak_seconds + 300), "--receivers", opts.receivers]
+    server = await start_server(setup, work, n, opts)
     bots: list[Bot] = []
     try:
         pub = await server.start_bot("publisher", ["--role", "publisher", *bound])
@@ -429,13 +466,17 @@ async def main_async(opts: argparse.Namespace) -> int:
                 print(table([result]).splitlines()[-1], flush=True)
         print()
         print(table(results))
+        if opts.overload:
+            print("\nOverload (past saturation):")
+            print(overload_table(results))
         pairs = [p for s in opts.setups if s != "janus" for p in ratios(results, s)]
         if pairs:
             print("\nLiveroom/Janus marginal CPU per subscriber, pair by pair:")
             for p in pairs:
                 print(f"  round {p['round']} N={p['n']:>3} {p['setup']:16} "
                       f"{p['liveroom_mc']:7.2f} / {p['janus_mc']:6.2f} mc = {p['ratio']:.2f}")
-        verdicts = checks(results, [p for p in pairs if p["setup"] == "liveroom"])
+        verdicts = (overload_checks(results) if opts.overload
+                    else checks(results, [p for p in pairs if p["setup"] == "liveroom"]))
     print()
     for ok, text in verdicts:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
@@ -453,7 +494,9 @@ async def main_async(opts: argparse.Namespace) -> int:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m loadtest.forwarding", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", default="1,4,16,64,96", help="subscriber counts N")
+    parser.add_argument("--steps", default="",
+                        help="subscriber counts N (default 1,4,16,64,96; 64,96,128 with "
+                        "--overload)")
     parser.add_argument("--setups", default="liveroom,janus",
                         help=f"comma-separated, of {', '.join(SETUPS)} (janus skipped if "
                              "not installed)")
@@ -463,6 +506,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="measured seconds with the publisher alone")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--per-bot", type=int, default=16, help="subscribers per bot process")
+    parser.add_argument("--receivers", choices=RECEIVERS, default="aiortc",
+                        help="subscribers: aiortc receivers with browser-like RTCP and no "
+                        "decoding, or counting bots with no feedback")
+    parser.add_argument("--overload", action="store_true",
+                        help="steps past saturation; report survival, not only CPU")
+    parser.add_argument("--admission", action="store_true",
+                        help="let the node refuse joins while overloaded (default: it only "
+                        "measures and sheds)")
+    parser.add_argument("--shed", action=argparse.BooleanOptionalAction, default=True,
+                        help="the node's load shedding (learners' videos first)")
     parser.add_argument("--out", default="", help="write the JSON report here")
     parser.add_argument("--work-dir", default="", help="logs (default: a new temp dir)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
@@ -471,7 +524,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak-seconds", type=float, default=300.0)
     parser.add_argument("--soak-setup", default="liveroom", choices=SETUPS[:2])
     opts = parser.parse_args(argv)
-    opts.steps = [int(x) for x in opts.steps.split(",") if x.strip()]
+    steps = opts.steps or ("64,96,128" if opts.overload else "1,4,16,64,96")
+    opts.steps = [int(x) for x in steps.split(",") if x.strip()]
     opts.setups = [s.strip() for s in opts.setups.split(",") if s.strip()]
     bad = [s for s in opts.setups if s not in SETUPS]
     if bad or not opts.steps or any(not 1 <= n <= 256 for n in opts.steps):

@@ -185,7 +185,10 @@ class Server:
         return Path(self.env["LIVEROOM_BENCH_LOGS"])
 
 
-async def start_liveroom(work: Path, max_participants: int, uvloop: bool = False) -> Server:
+async def start_liveroom(
+    work: Path, max_participants: int, uvloop: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> Server:
     """A node as its own process: `liveroom serve` on loopback, ICE pinned to 127.0.0.1."""
     port = free_port()
     secret = secrets.token_urlsafe(24)
@@ -205,6 +208,7 @@ async def start_liveroom(work: Path, max_participants: int, uvloop: bool = False
     }
     if uvloop:
         env["LIVEROOM_UVLOOP"] = "true"
+    env.update(extra_env or {})
     liveroom = ROOT / ".venv" / "bin" / "liveroom"
     cmd = [str(liveroom)] if liveroom.exists() else [python(), "-m", "signalling.cli"]
     proc = await _spawn(*cmd, "serve", log=work / "node.log", stdin=asyncio.subprocess.DEVNULL,

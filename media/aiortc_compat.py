@@ -78,7 +78,9 @@ def _check_fast_path(dtls: Any) -> None:
     from pylibsrtp._binding import lib
 
     _require(dtls, ("_tx_srtp",), "RTCDtlsTransport")
-    _require(dtls.transport._connection, ("_nominated",), "aioice.Connection")
+    _require(dtls.transport._connection, (
+        "_nominated", "_protocols", "query_consent", "build_request", "remote_password",
+    ), "aioice.Connection")  # also media/consent.py and media/udp.py
     session = pylibsrtp.Session(
         policy=pylibsrtp.Policy(key=bytes(30), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
     )

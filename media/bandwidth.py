@@ -68,26 +68,48 @@ class BitrateCap:
         self.sent_at: float | None = None
         self._estimates: dict[Hashable, tuple[int, float]] = {}  # subscriber -> (bps, at)
         self._notable: tuple[int, Limit] | None = None  # the cap when last logged
+        # the minimum, kept as estimates arrive: every subscriber's REMB must not cost a
+        # scan of all the others (~2 REMBs/s each: O(N^2) a second at N subscribers)
+        self._min: tuple[int, Hashable] | None = None  # (bps, subscriber); None: recompute
+        self._expiry = float("inf")  # no estimate can be stale before this
 
     def subscriber_estimate(self, subscriber: Hashable, bitrate: int, now: float) -> Remb | None:
         """A subscriber's REMB arrived; returns a REMB to send now, if one is due."""
         if self.policy.enabled:
             self._estimates[subscriber] = (bitrate, now)
+            current = self._min
+            if current is not None:
+                if bitrate <= current[0]:
+                    self._min = (bitrate, subscriber)
+                elif current[1] == subscriber:
+                    self._min = None  # the slowest got faster: recompute once
+            self._expiry = min(self._expiry, now + self.policy.max_age)
         return self.poll(now)
 
     def forget(self, subscriber: Hashable, now: float) -> Remb | None:
         """The subscriber left; returns a REMB to send now, if one is due."""
-        self._estimates.pop(subscriber, None)
+        if self._estimates.pop(subscriber, None) is not None and (
+            self._min is not None and self._min[1] == subscriber
+        ):
+            self._min = None
         return self.poll(now)
 
     def subscribers_min(self, now: float) -> int | None:
         """The lowest recent subscriber estimate (stale ones are dropped), or None."""
-        oldest = now - self.policy.max_age
-        for subscriber in [s for s, (_, at) in self._estimates.items() if at < oldest]:
-            del self._estimates[subscriber]
+        if now > self._expiry:  # some estimate may be stale: drop those, recompute
+            oldest = now - self.policy.max_age
+            for subscriber in [s for s, (_, at) in self._estimates.items() if at < oldest]:
+                del self._estimates[subscriber]
+            self._min = None
+            self._expiry = min(
+                (at for _, at in self._estimates.values()), default=float("inf")
+            ) + self.policy.max_age
         if not self._estimates:
             return None
-        return min(bitrate for bitrate, _ in self._estimates.values())
+        if self._min is None:
+            subscriber, (bitrate, _) = min(self._estimates.items(), key=lambda e: e[1][0])
+            self._min = (bitrate, subscriber)
+        return self._min[0]
 
     def target(self, now: float) -> tuple[int, Limit] | None:
         """min(uplink estimate, subscribers' estimates), and which one set it."""

@@ -24,4 +24,7 @@ class ForwardingCounters:
     nacks_received: int = 0  # sequence numbers NACKed by subscribers
     retransmissions: int = 0  # answered from the node's history
     nacks_sent_upstream: int = 0  # sequence numbers NACKed to publishers
+    nacks_not_held: int = 0  # NACKed by subscribers, never received by the node: not answered
+    rembs_received: int = 0  # subscribers' bandwidth estimates
+    receiver_reports_received: int = 0  # subscribers' RTCP receiver reports
     video_fallbacks: int = 0  # subscribers' videos paused because their link was too slow

@@ -23,6 +23,7 @@ from aiortc.rtp import (
     RTP_HISTORY_SIZE,
     AnyRtcpPacket,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
     RtpPacket,
     unpack_remb_fci,
@@ -128,8 +129,10 @@ class ForwardingSender(RTCRtpSender):
                     await self._retransmit(seq)
                 else:
                     missing.append(seq)
-            if missing and owner is not None:
-                owner.nack_upstream(missing)
+            if missing:
+                self._counters.nacks_not_held += len(missing)
+                if owner is not None:
+                    owner.nack_upstream(missing)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_FIR, RTCP_PSFB_PLI):
             self._counters.keyframe_requests_received += 1
             if owner is not None:
@@ -137,6 +140,7 @@ class ForwardingSender(RTCRtpSender):
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             # REMB: the subscriber's estimate of the node->subscriber path; the base class
             # would hand it to an encoder, which a forwarding sender has none of
+            self._counters.rembs_received += 1
             try:
                 bitrate, ssrcs = unpack_remb_fci(packet.fci)
             except ValueError:
@@ -144,6 +148,8 @@ class ForwardingSender(RTCRtpSender):
             if owner is not None and self._ssrc in ssrcs:
                 owner.estimate_received(bitrate)
         else:
+            if isinstance(packet, RtcpRrPacket):
+                self._counters.receiver_reports_received += 1
             await super()._handle_rtcp_packet(packet)
 
 
@@ -172,6 +178,7 @@ class DownTrack:
         self.ready = False  # set when the subscriber's DTLS is up
         self._clock = clock
         self._muted = False  # the publisher muted this publication
+        self.shed = False  # video paused while the node is overloaded (media/shedding.py)
         # audio-only fallback: video paused while the subscriber's link cannot carry it
         self.fallback = VideoFallback() if kind is Kind.VIDEO else None
 
@@ -230,8 +237,9 @@ class DownTrack:
         self.forwarder.restart()
 
     def apply_pause(self) -> None:
-        """Forward iff neither muted nor starved; a resumed video starts on a keyframe."""
-        if self._muted or self.starved:
+        """Forward iff neither muted, starved nor shed; a resumed video starts on a
+        keyframe."""
+        if self._muted or self.starved or self.shed:
             self.forwarder.pause()
         elif self.forwarder.paused:
             self.forwarder.resume()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from .consent import guard_consent
 from .counters import ForwardingCounters
 from .downlink import DownTrack, ForwardingSender
 from .errors import ErrorCode, MediaError
@@ -24,6 +25,9 @@ from .feed import Feed
 from .ids import DownlinkId, Identity, Kind, PublicationId, RoomId
 from .peer import PeerConfig, announce, restrict_codecs
 from .room import Room
+from .shedding import sheds
+from .starvation import LoopLag
+from .udp import prioritise_reads
 
 log = structlog.get_logger(__name__)
 
@@ -67,8 +71,10 @@ class RoomMedia:
         peer_config: PeerConfig,
         counters: ForwardingCounters,
         clock: Callable[[], float],
+        lag: LoopLag | None = None,
     ) -> None:
         self.room_id = room_id
+        self.lag = lag  # the node's starvation: ICE consent does not blame peers for it
         self.peer_config = peer_config
         self.counters = counters
         self.clock = clock
@@ -85,11 +91,14 @@ class RoomMedia:
         pc = self.peer_config.new_peer_connection()
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+            if self.lag is not None:
+                guard_consent(pc, self.lag, self.clock)
             for transceiver in pc.getTransceivers():
                 restrict_codecs(transceiver)
                 transceiver.direction = "recvonly"
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
+            prioritise_reads(pc)  # the publisher's packets before subscribers' RTCP
         except MediaError:
             await pc.close()
             raise
@@ -193,6 +202,21 @@ class RoomMedia:
         for gone in [s for s in self._budgets if s not in by_subscriber]:
             del self._budgets[gone]
 
+    def shed_videos(self, level: int, is_tutor: Callable[[Identity], bool]) -> int:
+        """Pause or resume videos for the node's load-shedding `level` (media/shedding.py);
+        returns how many changed."""
+        changed = 0
+        for downlink in self.downlinks.values():
+            track = downlink.tracks.get(Kind.VIDEO)
+            if track is None:
+                continue
+            shed = sheds(level, is_tutor(downlink.publisher), is_tutor(downlink.subscriber))
+            if track.shed != shed:
+                track.shed = shed
+                track.apply_pause()
+                changed += 1
+        return changed
+
     def subscriptions(self) -> list[DownTrack]:
         """Every DownTrack forwarding a publication now (attached to its Feed)."""
         return [
@@ -223,6 +247,8 @@ class RoomMedia:
             transceiver._RTCRtpTransceiver__sender = sender  # type: ignore[attr-defined]
             transceiver.receiver._set_rtcp_ssrc(sender._ssrc)
             downlink.tracks[kind] = DownTrack(kind, sender, self.clock)
+        if self.lag is not None:
+            guard_consent(pc, self.lag, self.clock)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -286,20 +312,24 @@ class RoomMedia:
                 await self.close_downlink(downlink.id)
 
     def uplink_stalled(
-        self, identity: Identity, now: float, video_after: float, audio_after: float
+        self, identity: Identity, now: float, video_after: float, audio_after: float,
+        starved_until: float | None = None,
     ) -> bool:
         """True if the participant publishes, has sent media on its current uplink, and has
         now gone quiet: no video for `video_after` s (or, audio only, no audio for
         `audio_after` s, which allows for Opus DTX). Muted tracks are not watched: a client
-        may stop sending them."""
+        may stop sending them. Silence counts from `starved_until` if that is later than
+        the last packet: while the node itself was starved it was not listening
+        (media/starvation.py)."""
+        floor = starved_until if starved_until is not None else float("-inf")
         feeds = {
             f.kind: f for f in self.feeds.values() if f.owner == identity and not f.muted
         }
         video, audio = feeds.get(Kind.VIDEO), feeds.get(Kind.AUDIO)
         if video is not None and video.last_packet_at is not None:
-            return now - video.last_packet_at >= video_after
+            return now - max(video.last_packet_at, floor) >= video_after
         if audio is not None and audio.last_packet_at is not None:
-            return now - audio.last_packet_at >= audio_after
+            return now - max(audio.last_packet_at, floor) >= audio_after
         return False
 
     async def remove_participant(self, identity: Identity) -> None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from media.ids import LeaveReason, Role, RoomId, valid_id
 
+from .admission import NodeOverloaded
 from .errors import SignalCode, SignalError
 from .inbound import MAX_DEPTH, too_deep
 from .keys import NODE
@@ -102,6 +103,10 @@ async def create_room(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
         hub = node.create_room(RoomId(body.id), body.max_participants)
+    except NodeOverloaded as exc:  # signalling/admission.py
+        response = _error(503, exc.code, exc.message)
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        return response
     except SignalError as exc:
         if exc.code is not SignalCode.ROOM_EXISTS:
             raise
@@ -173,7 +178,12 @@ async def readyz(request: web.Request) -> web.Response:
     node = request.app[NODE]
     if not node.ready:
         return web.json_response({"status": "starting"}, status=503)
-    return web.json_response({"status": "ready", "rooms": len(node.hubs)})
+    body: dict[str, object] = {"status": "ready", "rooms": len(node.hubs),
+                               "overloaded": node.admission.overloaded}
+    if node.admission.overloaded:  # still serving its rooms: 200 (docs/operations.md)
+        body.update(reason=node.admission.reason,
+                    retry_after_s=node.admission.retry_after_s)
+    return web.json_response(body)
 
 
 def add_routes(app: web.Application) -> None:

@@ -10,6 +10,7 @@ from aiohttp import WSCloseCode, web
 
 from media.aiortc_compat import self_check
 from media.peer import PeerConfig, pin_host_addresses
+from media.udp import set_receive_buffer
 
 from . import api, metrics, pages, ws
 from .keys import NODE, REGISTRY, SOCKETS
@@ -53,12 +54,14 @@ async def _tell_everyone(app: web.Application) -> None:
 
 
 async def _node_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """Start-up: check aiortc, pin ICE host addresses, start the node. Shutdown (after
-    `_tell_everyone`): the node closes what is left, then the sockets that never joined
-    get 1001."""
+    """Start-up: check aiortc, pin ICE host addresses, size the UDP receive buffers
+    (media/udp.py), start the node. Shutdown (after `_tell_everyone`): the node closes
+    what is left, then the sockets that never joined get 1001."""
     node = app[NODE]
     await self_check()
     pin_host_addresses(node.settings.ice_host_addresses)
+    if node.settings.udp_rcvbuf_bytes:
+        set_receive_buffer(node.settings.udp_rcvbuf_bytes)
     node.start()
     node.ready = True
     log.info("node_ready", host=node.settings.host, port=node.settings.port)

@@ -23,6 +23,7 @@ class SignalCode(StrEnum):
     ROOM_NOT_FOUND = "room_not_found"
     ROOM_EXISTS = "room_exists"
     REPLACED = "replaced"
+    NODE_OVERLOADED = "node_overloaded"
     INTERNAL = "internal"
 
 

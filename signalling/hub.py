@@ -129,14 +129,17 @@ class RoomHub:
             await self._remove(Identity(identity), reason)
 
     async def check_presence(
-        self, now: float, video_stall: float, audio_stall: float
+        self, now: float, video_stall: float, audio_stall: float,
+        starved_until: float | None = None,
     ) -> None:
         """Hold the seats of participants whose media went quiet, give them back when it
-        returns, and free the seats whose grace period ran out."""
+        returns, and free the seats whose grace period ran out. Silence while the node
+        itself was starved (until `starved_until`) is not the participants'."""
         async with self.lock:
             for participant in list(self.room):
                 identity = participant.identity
-                stalled = self.media.uplink_stalled(identity, now, video_stall, audio_stall)
+                stalled = self.media.uplink_stalled(
+                    identity, now, video_stall, audio_stall, starved_until)
                 if stalled:
                     events = self.room.mark_reconnecting(identity, now)
                     if events:

@@ -64,7 +64,14 @@ class NodeCollector(Collector):
         nacks.add_metric(["received"], c.nacks_received)
         nacks.add_metric(["retransmitted"], c.retransmissions)
         nacks.add_metric(["sent_upstream"], c.nacks_sent_upstream)
+        nacks.add_metric(["not_held"], c.nacks_not_held)
         yield nacks
+        feedback = CounterMetricFamily(
+            "liveroom_subscriber_rtcp", "RTCP feedback packets from subscribers", labels=["type"]
+        )
+        feedback.add_metric(["receiver_report"], c.receiver_reports_received)
+        feedback.add_metric(["remb"], c.rembs_received)
+        yield feedback
         yield CounterMetricFamily(
             "liveroom_video_fallbacks",
             "Subscribers' videos paused (audio only) because their link could not carry them",
@@ -89,6 +96,43 @@ class NodeCollector(Collector):
         for level in ("excellent", "good", "fair", "poor", "lost"):
             levels.add_metric([level], by_level.get(level, 0))
         yield levels
+        yield from _load(node)
+
+
+def _load(node: Node) -> Iterator[Metric]:
+    """The node's own load: what admission control decides on (signalling/admission.py)."""
+    a = node.admission
+    yield GaugeMetricFamily(
+        "liveroom_node_overloaded",
+        "1 while the node refuses new participants and rooms (node_overloaded)",
+        value=1 if a.overloaded else 0,
+    )
+    yield GaugeMetricFamily(
+        "liveroom_event_loop_lag_mean_seconds",
+        "Mean event-loop lag over the admission window", value=a.mean_lag_s,
+    )
+    yield GaugeMetricFamily(
+        "liveroom_process_cpu_mean_cores",
+        "Mean process CPU (cores) over the admission window", value=a.mean_cpu_cores,
+    )
+    yield GaugeMetricFamily(
+        "liveroom_load_shedding_level",
+        "0 none, 1 learners' videos to learners paused, 2 learners' videos to everyone",
+        value=node.shedding.level,
+    )
+    yield GaugeMetricFamily(
+        "liveroom_subscriptions_video_shed", "Video subscriptions paused by load shedding now",
+        value=sum(1 for h in node.hubs.values() for t in h.media.subscriptions() if t.shed),
+    )
+    yield CounterMetricFamily(
+        "liveroom_admission_refusals", "Joins and rooms refused with node_overloaded",
+        value=a.refusals,
+    )
+    yield CounterMetricFamily(
+        "liveroom_node_starved_spells",
+        "Times the node found itself starved (a late tick, a consent check it could not "
+        "hear in time)", value=node.loop_lag.spells,
+    )
 
 
 class QualityHistograms:
@@ -130,6 +174,12 @@ def new_registry(node: Node) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(node))
     node.quality_observers.append(QualityHistograms(registry).observe)
+    lag = Histogram(
+        "liveroom_event_loop_lag_seconds", "How late the node's 0.25 s tick ran",
+        buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+        registry=registry,
+    )
+    node.lag_observers.append(lag.observe)
     return registry
 
 

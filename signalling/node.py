@@ -10,12 +10,15 @@ from collections.abc import Callable
 import structlog
 
 from media.counters import ForwardingCounters
-from media.ids import LeaveReason, RoomId, check_id
+from media.ids import Identity, LeaveReason, Role, RoomId, check_id
 from media.peer import PeerConfig
 from media.room import Room
 from media.room_media import RoomMedia
+from media.shedding import LoadShedding
+from media.starvation import LoopLag
 from qos.live import QualityReport
 
+from .admission import Admission, AdmissionLimits
 from .errors import SignalCode, SignalError
 from .hub import RoomHub
 from .settings import Settings
@@ -47,13 +50,24 @@ class Node:
         self._closed = False
         self.quality_observers: list[Callable[[QualityReport], None]] = []
         self._last_quality = 0.0
+        self.loop_lag = LoopLag(settings.starved_lag_s)  # measured by the tick
+        self.lag_observers: list[Callable[[float], None]] = []
+        self.admission = Admission(AdmissionLimits(
+            max_loop_lag_s=settings.admission_max_loop_lag_s,
+            max_cpu_cores=settings.admission_max_cpu_cores,
+            window_s=settings.admission_window_s,
+        ))
+        self._cpu_at: tuple[float, float] | None = None  # (clock, process CPU seconds)
+        self.shedding = LoadShedding(settings.shed_step_s)
 
     def create_room(self, room_id: RoomId, max_participants: int | None = None) -> RoomHub:
-        """A new room; SignalError `room_exists` if the node has one by that id. Callers
-        check the id's grammar (api, ws); a bad id here is a bug (ValueError)."""
+        """A new room; SignalError `room_exists` if the node has one by that id,
+        `NodeOverloaded` (node_overloaded) while the node refuses rooms. Callers check the
+        id's grammar (api, ws); a bad id here is a bug (ValueError)."""
         check_id(room_id, "room id")
         if room_id in self.hubs:
             raise SignalError(SignalCode.ROOM_EXISTS, f"room {room_id} exists")
+        self._admit()
         room = Room(
             room_id,
             max_participants=max_participants or self.settings.max_participants,
@@ -61,21 +75,30 @@ class Node:
             now=self.clock(),
             reconnect_grace=self.settings.reconnect_grace_s,
         )
-        hub = RoomHub(room, RoomMedia(room_id, self.peer_config, self.counters, self.clock),
-                      self.clock)
+        media = RoomMedia(room_id, self.peer_config, self.counters, self.clock, self.loop_lag)
+        hub = RoomHub(room, media, self.clock)
         self.hubs[room_id] = hub
         log.info("room_created", room=room_id, max_participants=room.max_participants)
         return hub
 
-    def hub_for_join(self, room_id: RoomId) -> RoomHub:
+    def hub_for_join(self, room_id: RoomId, identity: Identity | None = None) -> RoomHub:
+        """The room to join. While the node is overloaded only a participant who holds a
+        seat in it (a reconnect, a reload) gets in; anyone else, or a new room, gets
+        `NodeOverloaded` (node_overloaded, retry advice)."""
         hub = self.hubs.get(room_id)
         if hub is not None and not hub.room.closed:
+            if identity is None or identity not in hub.room.participants:
+                self._admit()
             return hub
         if not self.settings.auto_create_rooms:
             raise SignalError(SignalCode.ROOM_NOT_FOUND, f"room {room_id} does not exist")
         if hub is not None:
             del self.hubs[room_id]
         return self.create_room(room_id)
+
+    def _admit(self) -> None:
+        if self.settings.admission_refuse:
+            self.admission.check()
 
     async def close_room(self, room_id: RoomId, reason: LeaveReason) -> bool:
         hub = self.hubs.pop(room_id, None)
@@ -88,8 +111,10 @@ class Node:
         """Watch presence (stalls, reconnect grace) and close rooms empty past their grace."""
         now = self.clock()
         s = self.settings
+        self._shed(now)
         for hub in list(self.hubs.values()):
-            await hub.check_presence(now, s.stall_video_s, s.stall_audio_s)
+            await hub.check_presence(
+                now, s.stall_video_s, s.stall_audio_s, self.loop_lag.starved_until)
             await hub.tell_video_paused(now)
         if now - self._last_quality >= s.quality_interval_s:
             self._last_quality = now
@@ -101,14 +126,54 @@ class Node:
             if not hub.connections and hub.room.should_close(now):
                 await self.close_room(room_id, LeaveReason.ROOM_CLOSED)
 
+    def _shed(self, now: float) -> None:
+        """Degrade in the lesson's order while overloaded (media/shedding.py)."""
+        if not self.settings.shed_video:
+            return
+        level = self.shedding.update(now, self.admission.overloaded)
+        if level is not None:
+            log.warning("load_shedding_changed", level=level)
+        for hub in self.hubs.values():
+            room = hub.room
+
+            def is_tutor(identity: Identity, room: Room = room) -> bool:
+                participant = room.participants.get(identity)
+                return participant is not None and participant.role is Role.TUTOR
+
+            hub.media.shed_videos(self.shedding.level, is_tutor)
+
     async def run_ticks(self, interval: float = 0.25) -> None:
-        """The node's housekeeping loop; one failing tick is logged, not fatal."""
+        """The node's housekeeping loop; one failing tick is logged, not fatal. Each tick
+        first measures how late it runs: the event loop's lag (media/starvation.py)."""
         while True:
+            due = self.clock() + interval
             await asyncio.sleep(interval)
             try:
+                self.observe_lag(due, self.clock())
                 await self.tick()
             except Exception:
                 log.exception("tick_failed")
+
+    def observe_lag(self, due: float, ran: float) -> None:
+        """A tick due at `due` ran at `ran`: the loop's lag, the process's CPU since the
+        last tick, and what admission control makes of them."""
+        was_starved = self.loop_lag.last >= self.loop_lag.threshold_s
+        lag = self.loop_lag.observe(due, ran)
+        if lag >= self.loop_lag.threshold_s and not was_starved:
+            log.warning("node_starved", lag_s=round(lag, 3))
+        for observe in self.lag_observers:
+            observe(lag)
+        cpu = time.process_time()
+        last, self._cpu_at = self._cpu_at, (ran, cpu)
+        if last is None or ran <= last[0]:
+            return
+        cores = (cpu - last[1]) / (ran - last[0])
+        change = self.admission.observe(ran, lag, cores)
+        if change is not None:
+            a = self.admission
+            log.warning("node_overloaded" if change else "node_admitting",
+                        reason=a.reason, mean_lag_s=round(a.mean_lag_s, 3),
+                        mean_cpu_cores=round(a.mean_cpu_cores, 2))
 
     def start(self) -> None:
         """Start the housekeeping tick (on the running loop)."""

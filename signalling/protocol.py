@@ -40,6 +40,7 @@ class CloseCode(IntEnum):
     SLOW = 4010  # the client does not read its events (outbox full)
     RATE_LIMITED = 4029  # kept sending far past its request rate limit
     REPLACED = 4409  # a newer connection of the same identity took the seat
+    NODE_OVERLOADED = 4503  # the node refuses new participants for now (`node_overloaded`)
     ROOM_CLOSED = 4410  # the room was closed (admin API, or empty past its grace)
 
 
@@ -168,6 +169,8 @@ class Error(_Message):
     id: str | None = None
     code: str
     message: str
+    retry_after_s: float | None = None
+    """Set with `node_overloaded`: try again after this long (or another node)."""
 
 
 # --- node -> client: events --------------------------------------------------------------

@@ -36,6 +36,29 @@ class Settings(BaseSettings):
         default=1.0, description="How often connection quality is scored")
     stall_audio_s: float = Field(
         default=5.0, description="No audio (audio-only) this long, allows DTX")
+    starved_lag_s: float = Field(
+        default=0.2, gt=0, description="Event-loop lag that means the node itself was "
+        "starved: silence and ICE consent failures until then are not blamed on clients")
+    admission_max_loop_lag_s: float = Field(
+        default=0.1, ge=0, description="Mean event-loop lag over the admission window that "
+        "makes the node refuse new participants and rooms (node_overloaded); 0: off")
+    admission_max_cpu_cores: float = Field(
+        default=0.85, ge=0, description="Mean process CPU (cores) over the admission window "
+        "that makes the node refuse new participants and rooms; 0: off")
+    admission_window_s: float = Field(
+        default=5.0, gt=0, description="How long the load must last before the node "
+        "refuses; also the retry advice given to refused clients")
+    admission_refuse: bool = Field(
+        default=True, description="Refuse new participants and rooms while overloaded "
+        "(false: only measure, shed and report)")
+    shed_video: bool = Field(
+        default=True, description="While overloaded, stop forwarding learners' videos "
+        "(to learners first, then to the tutor); the tutor's video and audio are kept")
+    shed_step_s: float = Field(
+        default=5.0, gt=0, description="Time between shedding steps up (down: twice this)")
+    udp_rcvbuf_bytes: int = Field(
+        default=1024 * 1024, ge=0, description="SO_RCVBUF asked for every ICE UDP "
+        "socket (aioice asks 256 KiB); capped by net.core.rmem_max; 0 leaves aioice's")
     auto_create_rooms: bool = True
     max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
     ws_rate: float = Field(default=20.0, gt=0, description="Requests a second per socket")

@@ -38,6 +38,7 @@ CLOSE_CODES: dict[str, p.CloseCode] = {
     ErrorCode.ROOM_CLOSED: C.NOT_FOUND,
     SignalCode.MESSAGE_TOO_LARGE: C.TOO_LARGE,
     SignalCode.RATE_LIMITED: C.RATE_LIMITED,
+    SignalCode.NODE_OVERLOADED: C.NODE_OVERLOADED,  # signalling/admission.py
 }
 _ALWAYS_CLOSE = frozenset([SignalCode.JOIN_TIMEOUT, SignalCode.MESSAGE_TOO_LARGE])
 _TOO_LARGE = encode(p.Error(code=SignalCode.MESSAGE_TOO_LARGE, message="message too large"))
@@ -132,7 +133,7 @@ class Session:
                 f"protocol version {message.v} unsupported; this node speaks {p.PROTOCOL_VERSION}",
             )
         claims = verify(self.node.secret, message.token, room=self.room_id)
-        hub = self.node.hub_for_join(self.room_id)
+        hub = self.node.hub_for_join(self.room_id, Identity(claims.sub))
         token = resume_token(self.node.secret, claims, self.settings.token_ttl_s)
         await hub.join(self.conn, claims, message.id, token)
         self.hub = hub
@@ -141,7 +142,8 @@ class Session:
         """Answer `exc`; close the socket if the error is fatal (any error before join)."""
         code = CLOSE_CODES.get(exc.code)
         if exc.code != SignalCode.MESSAGE_TOO_LARGE:  # that one Socket.close says itself
-            self.conn.send(p.Error(id=request_id, code=exc.code, message=exc.message))
+            self.conn.send(p.Error(id=request_id, code=exc.code, message=exc.message,
+                                   retry_after_s=getattr(exc, "retry_after_s", None)))
         if close or self.hub is None or exc.code in _ALWAYS_CLOSE:
             self.conn.close(code or C.PROTOCOL, exc.code)
         log.info("request_refused", code=exc.code, participant=self.conn.identity)

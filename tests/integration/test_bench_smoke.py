@@ -13,10 +13,13 @@ from pathlib import Path
 
 from loadtest.counting import PacketCounter, payload_types
 from loadtest.forwarding import parse, ratios, run_one, table
+from loadtest.overload import overload_checks, overload_table
 
 FIELDS = (
     "node_cpu_cores", "node_cpu_cores_publisher_only", "marginal_cpu_millicores_per_subscriber",
     "node_rss_mb", "video_fps", "audio_pps", "lost_packets", "forwarded_pps", "publisher_fps",
+    "publisher_fps_at_node", "publisher_pc_failed", "subscriber_pcs", "subscriber_pcs_failed",
+    "subscribers_refused",
 )
 
 
@@ -38,6 +41,13 @@ async def test_a_small_benchmark_run_measures_the_node_and_every_subscriber(
     json.dumps(result)
     assert "liveroom" in table([result])
     assert ratios([result]) == []  # no Janus in this run
+    # browser-like receivers: RTCP feedback reached the node, every connection survived
+    assert result["receivers"] == "aiortc"
+    assert result["subscriber_pcs"] == 2 and result["subscriber_pcs_failed"] == 0
+    assert result["publisher_pc_failed"] is False
+    assert result["publisher_fps_at_node"] > 0
+    assert "liveroom" in overload_table([result])
+    assert len(overload_checks([result])) == 4
 
 
 def _rtp(pt: int, seq: int, marker: bool = False, ssrc: int = 1234) -> bytes:

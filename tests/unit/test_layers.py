@@ -20,6 +20,7 @@ IO_LIBRARIES = ("asyncio", "aiortc", "aioice", "aiohttp", "av", "pylibsrtp", "re
 MEDIA_CORE = (
     "media.ids", "media.errors", "media.rtp", "media.forwarder", "media.keyframes",
     "media.room", "media.bandwidth", "media.fallback", "media.nacks", "media.counters",
+    "media.starvation", "media.shedding",
 )
 # what the node may not know about: the tools that drive it from outside
 NOT_FOR_THE_NODE = ("signalling.client", "qos.gate", "qos.impairment", "loadtest")

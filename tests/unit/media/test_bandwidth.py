@@ -169,3 +169,26 @@ async def test_audio_feeds_leave_the_receiver_alone() -> None:
     send = receiver._send_rtcp
     feed.attach(receiver)  # type: ignore[arg-type]
     assert receiver._send_rtcp == send and feed.bitrate_cap is None
+
+
+def test_the_kept_minimum_agrees_with_a_scan_of_every_fresh_estimate() -> None:
+    """The minimum is kept as estimates arrive, leave and go stale (not scanned per REMB):
+    a seeded random run against the plain definition."""
+    import random
+
+    rng = random.Random(16)
+    cap = BitrateCap()
+    fresh: dict[int, tuple[int, float]] = {}
+    now = 0.0
+    for _ in range(5000):
+        now += rng.choice((0.0, 0.01, 0.2, 1.0, 3.0))
+        subscriber = rng.randrange(12)
+        if rng.random() < 0.1:
+            cap.forget(subscriber, now)
+            fresh.pop(subscriber, None)
+        else:
+            bitrate = rng.randrange(100_000, 2_000_000, 50_000)
+            cap.subscriber_estimate(subscriber, bitrate, now)
+            fresh[subscriber] = (bitrate, now)
+        alive = [b for b, at in fresh.values() if at >= now - cap.policy.max_age]
+        assert cap.subscribers_min(now) == (min(alive) if alive else None)
