@@ -37,7 +37,8 @@ def test_close_codes_keep_their_names_and_numbers() -> None:
     assert {c.name: c.value for c in p.CloseCode} == {
         "NORMAL": 1000, "GOING_AWAY": 1001, "TOO_LARGE": 1009, "PROTOCOL": 4000, "AUTH": 4001,
         "FORBIDDEN": 4003, "NOT_FOUND": 4004, "JOIN_TIMEOUT": 4008, "ROOM_FULL": 4009,
-        "SLOW": 4010, "RATE_LIMITED": 4029, "REPLACED": 4409, "ROOM_CLOSED": 4410,
+        "SLOW": 4010, "RATE_LIMITED": 4029, "REPLACED": 4409, "NODE_OVERLOADED": 4503,
+        "ROOM_CLOSED": 4410,
     }
 
 
