@@ -3,6 +3,8 @@ re-anchors continue the track; pts never regress."""
 
 from __future__ import annotations
 
+import itertools
+
 from recorder.clock import SLEW, SenderClock, TrackClock
 
 RATE = 90000
@@ -23,7 +25,7 @@ def test_before_any_sender_report_pts_follow_arrival_time_from_the_first_packet(
     pts = feed(clock, 1, 4_000_000_000, 2.0, 60)  # wraps past 2^32
     assert abs(pts[0] / RATE - 2.0) < 1e-6
     assert abs(pts[-1] / RATE - (2.0 + 59 / 30)) < 1e-4
-    assert all(b > a for a, b in zip(pts, pts[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(pts))
 
 
 def test_a_sender_report_is_slewed_in_at_most_a_few_ms_per_second() -> None:
@@ -36,7 +38,7 @@ def test_a_sender_report_is_slewed_in_at_most_a_few_ms_per_second() -> None:
     # from now on packets arrive on time: the mapping is 30 ms late and moves back slowly
     later = [clock.pts(1, RATE + i * 3000, 2.0 + i / 30)[0] / RATE - i / 30
              for i in range(1, 301)]
-    drift = [abs(b - a) for a, b in zip(later, later[1:], strict=False)]
+    drift = [abs(b - a) for a, b in itertools.pairwise(later)]
     assert max(drift) <= SLEW / 30 + 1e-6
     assert abs(later[-1] - 2.0) < 0.002  # caught up after 10 s (30 ms at 5 ms/s)
     assert 0.005 < later[30] - 2.0 < 0.03  # but not at once
@@ -65,7 +67,7 @@ def test_a_new_ssrc_continues_the_track_without_a_regression() -> None:
     first = feed(clock, 1, 1000, 1.0, 30)
     second = feed(clock, 2, 777, 1.5, 30)  # a reconnect with overlapping arrival
     assert second[0] > first[-1]
-    assert all(b > a for a, b in zip(second, second[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(second))
     third = feed(clock, 3, 5, 10.0, 3)
     assert abs(third[0] / RATE - 10.0) < 1e-6  # the gap is kept
 
