@@ -3,6 +3,7 @@ network: segments on keyframes, sealing, finalize, refusals, erasure, crash reco
 
 from __future__ import annotations
 
+import io
 import shutil
 import time
 from fractions import Fraction
@@ -96,7 +97,7 @@ def test_a_track_is_cut_into_keyframe_segments_sealed_and_finalized(tmp_path: Pa
     video = files.segments("tutor-1-video")
     assert len(video) == 3  # 0-4 s, 4-8 s, 8-9 s
     for part in video:
-        with av.open(__import__("io").BytesIO(part)) as c:
+        with av.open(io.BytesIO(part)) as c:
             first = next(p for p in c.demux(c.streams[0]) if p.size)
             assert first.is_keyframe
     lines = [x for x in files.manifest_lines() if "segment" in x]
@@ -107,6 +108,7 @@ def test_a_track_is_cut_into_keyframe_segments_sealed_and_finalized(tmp_path: Pa
     for track, kind in (("tutor-1-video", Kind.VIDEO), ("tutor-1-audio", Kind.AUDIO)):
         checked = check(files.final(track), kind)
         assert results[track]["duration_s"] is not None
+        assert checked.first_pts is not None and checked.last_pts is not None
         span = (checked.last_pts - checked.first_pts) / (90000 if kind is Kind.VIDEO else 48000)
         assert abs(span - 9.0) < 0.15, (track, span)
         assert abs(checked.first_pts / (90000 if kind is Kind.VIDEO else 48000) - 1.0) < 0.05
@@ -168,6 +170,7 @@ def test_a_crash_image_is_recovered_without_re_encoding(tmp_path: Path) -> None:
     recovered = [x for x in again.manifest_lines() if x.get("recovered")]
     assert {x["track"] for x in recovered} == {"tutor-1-video", "tutor-1-audio"}
     checked = check(again.final("tutor-1-video"), Kind.VIDEO)
+    assert checked.last_pts is not None
     lost = 7.0 - 1 / 30 - checked.last_pts / 90000
     assert lost < 1.0 + 0.1, lost  # at most ~1 s (the drain wait) before the "kill"
     assert recorder.counters.recoveries == 2
