@@ -97,7 +97,7 @@ def test_a_track_is_cut_into_keyframe_segments_sealed_and_finalized(tmp_path: Pa
     video = files.segments("tutor-1-video")
     assert len(video) == 3  # 0-4 s, 4-8 s, 8-9 s
     for part in video:
-        with av.open(io.BytesIO(part)) as c:
+        with av.open(io.BytesIO(part), "r") as c:
             first = next(p for p in c.demux(c.streams[0]) if p.size)
             assert first.is_keyframe
     lines = [x for x in files.manifest_lines() if "segment" in x]
