@@ -69,12 +69,12 @@ class Recorder:
 
     # --- crash recovery ---------------------------------------------------------------
 
-    def recover(self) -> list[str]:
+    def recover(self, sessions: list[str] | None = None) -> list[str]:
         """Finish every recording a crash left open: each open segment is remuxed (never
         re-encoded), checked by decoding, sealed and marked recovered; each track gets its
         last segment; then the session is finalized. Returns the sessions recovered."""
         recovered = []
-        for session in self.sessions():
+        for session in self.sessions() if sessions is None else sessions:
             try:
                 files = self.open(session)
             except RecorderError:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from media.ids import LeaveReason, Role, RoomId
 
 from .keys import NODE
-from .tokens import TokenGrants, mint
+from .tokens import Consent, TokenGrants, mint
 from .wire import room_info
 
 M = TypeVar("M", bound=BaseModel)
@@ -38,6 +38,7 @@ class CreateToken(BaseModel):
     role: Role
     grants: TokenGrants | None = None
     ttl_s: int | None = Field(None, ge=10, le=7 * 24 * 3600)
+    consent: Consent | None = None  # a learner's guardian consent (docs/privacy.md)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -123,7 +124,7 @@ async def create_token(request: web.Request) -> web.Response:
     ttl = body.ttl_s or node.settings.token_ttl_s
     token = mint(
         node.secret, room=body.room, identity=body.identity, role=body.role,
-        name=body.name, grants=body.grants, ttl_s=ttl,
+        name=body.name, grants=body.grants, ttl_s=ttl, consent=body.consent,
     )
     base = node.settings.base_url()
     return web.json_response(

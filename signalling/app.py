@@ -10,7 +10,7 @@ from aiohttp import WSCloseCode, web
 from media.aiortc_compat import self_check
 from media.peer import PeerConfig, pin_host_addresses
 
-from . import api, metrics, pages, ws
+from . import api, metrics, pages, recording, recordings_api, ws
 from .keys import NODE, REGISTRY, SOCKETS
 from .node import Node
 from .settings import Settings
@@ -33,6 +33,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/v1/rooms/{room_id}/ws", ws.websocket)
     app.router.add_get("/metrics", metrics.metrics)
     app.cleanup_ctx.append(_node_lifecycle)
+    recording.setup(app, node)  # after the node: its cleanup runs first, finalizing
+    recordings_api.add_routes(app)
     return app
 
 

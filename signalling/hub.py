@@ -41,6 +41,8 @@ class RoomHub:
         self.quality: dict[Identity, ParticipantQuality] = {}
         self.quality_reports: dict[Identity, QualityReport] = {}
         self._video_paused: dict[DownlinkId, bool] = {}  # as last told the subscriber
+        self.on_join: list[Callable[[TokenClaims], None]] = []  # e.g. the recorder's
+        self.on_leave: list[Callable[[Identity], None]] = []
 
     @property
     def id(self) -> RoomId:
@@ -73,6 +75,8 @@ class RoomHub:
                 )
             )
             self._broadcast(events)
+            for observe in self.on_join:
+                observe(claims)
             await self._reconcile()
         log.info(
             "participant_resumed" if resumed else "participant_joined",
@@ -200,6 +204,8 @@ class RoomHub:
         self.quality.pop(identity, None)
         self.quality_reports.pop(identity, None)
         events = self.room.leave(identity, reason, self.clock())
+        for observe in self.on_leave:
+            observe(identity)
         await self.media.remove_participant(identity)
         self._broadcast(events)
         await self._reconcile()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -47,6 +47,8 @@ class Node:
         self._closed = False
         self.quality_observers: list[Callable[[QualityReport], None]] = []
         self._last_quality = 0.0
+        self.room_opened: list[Callable[[RoomHub], None]] = []  # e.g. the recorder's
+        self.room_closing: list[Callable[[RoomHub], Awaitable[None]]] = []
 
     def create_room(self, room_id: RoomId, max_participants: int | None = None) -> RoomHub:
         if room_id in self.hubs:
@@ -61,6 +63,8 @@ class Node:
         hub = RoomHub(room, RoomMedia(room_id, self.peer_config, self.counters, self.clock),
                       self.clock)
         self.hubs[room_id] = hub
+        for observe in self.room_opened:
+            observe(hub)
         log.info("room_created", room=room_id, max_participants=room.max_participants)
         return hub
 
@@ -78,6 +82,8 @@ class Node:
         hub = self.hubs.pop(room_id, None)
         if hub is None:
             return False
+        for closing in self.room_closing:
+            await closing(hub)
         await hub.close(reason)
         return True
 

@@ -209,6 +209,15 @@ class VideoPaused(_Message):
     reason: Literal["bandwidth"] = "bandwidth"
 
 
+class RecordingState(_Message):
+    """To everyone in the room: recording started (`active`) or stopped. `recorded`: the
+    participants (identities) whose tracks are being kept; anyone else is not recorded."""
+
+    type: Literal["recording"] = "recording"
+    active: bool
+    recorded: list[str] = []
+
+
 class Closing(_Message):
     """The node is about to close this socket (room closed, replaced, shutdown)."""
 
@@ -219,7 +228,8 @@ class Closing(_Message):
 ServerMessage = Annotated[
     Joined | Published | Ok | Error | Offer | DownlinkClosed | ParticipantJoined
     | ParticipantLeft | ParticipantReconnecting | ParticipantResumed | TrackPublished
-    | TrackUnpublished | TrackMuted | ConnectionQuality | VideoPaused | Closing,
+    | TrackUnpublished | TrackMuted | ConnectionQuality | VideoPaused | Closing
+    | RecordingState,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

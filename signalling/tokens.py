@@ -22,6 +22,13 @@ class TokenGrants(BaseModel):
     subscribe: bool
 
 
+class Consent(BaseModel):
+    """Consents the token carries; for a learner, given by a guardian (docs/privacy.md)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    recording: bool = False
+
+
 class TokenClaims(BaseModel):
     """What a join token says. `sub` is the participant's identity (a pseudonym)."""
 
@@ -34,6 +41,7 @@ class TokenClaims(BaseModel):
     exp: int
     iat: int
     typ: Literal["join", "resume"] = "join"
+    consent: Consent | None = None  # absent: no consent to anything
 
 
 def default_grants(role: Role) -> TokenGrants:
@@ -52,6 +60,7 @@ def mint(
     ttl_s: int = 3600,
     now: float | None = None,
     typ: Literal["join", "resume"] = "join",
+    consent: Consent | None = None,
 ) -> str:
     issued = int(time.time() if now is None else now)
     claims = TokenClaims(
@@ -63,15 +72,17 @@ def mint(
         exp=issued + ttl_s,
         iat=issued,
         typ=typ,
+        consent=consent,
     )
-    return jwt.encode({**claims.model_dump(mode="json"), "iss": ISSUER}, secret, ALGORITHM)
+    payload = claims.model_dump(mode="json", exclude_none=True)
+    return jwt.encode({**payload, "iss": ISSUER}, secret, ALGORITHM)
 
 
 def resume_token(secret: str, claims: TokenClaims, ttl_s: int) -> str:
     """A token that gives the same seat back after a reconnect or a node restart."""
     return mint(
         secret, room=claims.room, identity=claims.sub, role=claims.role, name=claims.name,
-        grants=claims.grants, ttl_s=ttl_s, typ="resume",
+        grants=claims.grants, ttl_s=ttl_s, typ="resume", consent=claims.consent,
     )
 
 
