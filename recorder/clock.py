@@ -5,7 +5,8 @@ node's monotonic clock) in one of two ways:
 
 - until the sender's first RTCP sender report for the current SSRC: arrival time, anchored
   at the run's first packet (`base`) and advanced by the RTP clock;
-- then the sender's RTP->NTP fit (offset and slope, least squares over its last reports)
+- then the sender's RTP->NTP fit (slope by least squares over its last reports, through
+  the earliest of them)
   plus the participant's `SenderClock` offset (session time - sender NTP, shared by the
   participant's audio and video, so they stay in sync with each other).
 
@@ -163,17 +164,21 @@ class TrackClock:
             self._base = (arrival, rtp)
 
     def _fitted(self) -> tuple[float, int, float]:
-        """Least-squares slope of NTP over RTP time, anchored at the latest report."""
-        ntp, rtp = self._reports[-1]
+        """The sender's RTP->NTP line over its last reports: the slope by least squares
+        (1 unless it is within 0.5 %), through the earliest report of all. A report is
+        stamped when a packet is sent, which for video is after encoding (aiortc: 10-60 ms
+        under load, varying per frame); the earliest is the closest to the capture time."""
+        _, rtp = self._reports[-1]
         slope = 1.0
         if len(self._reports) >= 3:
             xs = [(r - rtp) / self.rate for _, r in self._reports]
-            ys = [n - ntp for n, _ in self._reports]
+            ys = [n for n, _ in self._reports]
             mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
             var = sum((x - mx) ** 2 for x in xs)
             if var > 0:
                 fitted = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
                 slope = fitted if 0.995 <= fitted <= 1.005 else 1.0
+        ntp = min(n - slope * (r - rtp) / self.rate for n, r in self._reports)
         return ntp, rtp, slope
 
     def _sender_time(self, rtp: int) -> float:

@@ -1,0 +1,134 @@
+"""Recording a real 1:1 lesson: aiortc peers publishing probe media through a real node.
+
+The finalized files decode; the audio/video offset measured on the files with the probe's
+beep and flash is within 40 ms; each track's duration is the wall time it was published
+for, within 0.5 s; the tutor's and learner's files line up on one session clock; no
+plaintext media is left on disk; a learner without consent leaves no byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+
+from media.ids import Role
+from qos.probe_tracks import probe_tracks
+from recorder.config import RecorderSettings
+from signalling import protocol as p
+from signalling.client import Client
+from signalling.tokens import Consent
+from tests.conftest import API_KEY, RunningNode
+from tests.integration.recording_probe import (
+    av_offsets,
+    decode,
+    plaintext_media,
+    recorder_of,
+    segment_pts,
+)
+
+HEADERS = {"Authorization": f"Bearer {API_KEY}"}
+RECORDING = RecorderSettings(policy="audio_video", auto_start=True)  # type: ignore[arg-type]
+CONSENT = Consent(recording=True)
+
+
+async def stop_recording(node: RunningNode, room: str) -> None:
+    async with aiohttp.ClientSession() as http, http.delete(
+            f"{node.url}/v1/rooms/{room}/recording", headers=HEADERS) as r:
+        assert r.status == 204
+
+
+async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
+    node_factory: Callable[..., object], tmp_path: Path
+) -> None:
+    node: RunningNode = await node_factory(recording=RECORDING)  # type: ignore[misc]
+    room = "rec-1-1"
+    tutor = Client(node.url, room, node.token(room, "tutor", Role.TUTOR))
+    learner = Client(node.url, room, node.token(room, "learner", Role.LEARNER,
+                                                 consent=CONSENT))
+    try:
+        await tutor.join()
+        await learner.join()
+        await tutor.publish(list(probe_tracks()))
+        await learner.publish(list(probe_tracks()))
+        published = time.monotonic()
+        await asyncio.sleep(20.0)
+        await tutor.wait_for(lambda c: any(
+            e.recorded == ["learner", "tutor"] for e in c.events_of(p.RecordingState)),
+            timeout=5)
+        stopped = time.monotonic()
+        await stop_recording(node, room)
+        wall = stopped - published
+        for client in (tutor, learner):
+            await client.wait_for(lambda c: any(
+                not e.active for e in c.events_of(p.RecordingState)), timeout=5)
+    finally:
+        await tutor.close()
+        await learner.close()
+    recorder = recorder_of(tmp_path)
+    (session,) = recorder.sessions()
+    files = recorder.open(session)
+    assert files.info()["status"] == "finalized"
+    assert files.tracks() == ["learner-audio", "learner-video", "tutor-audio", "tutor-video"]
+    figures = {track: decode(files.final(track)) for track in files.tracks()}
+    starts = {}
+    for who in ("tutor", "learner"):
+        audio, video = figures[f"{who}-audio"], figures[f"{who}-video"]
+        offsets = av_offsets(audio, video)
+        print(f"{who}: {len(offsets)} flashes, A/V offset median "
+              f"{statistics.median(offsets):.1f} ms, range {min(offsets):.1f}.."
+              f"{max(offsets):.1f} ms; durations audio {audio.duration_s:.2f} s, video "
+              f"{video.duration_s:.2f} s, wall {wall:.2f} s")
+        print(who, [round(x) for x in offsets])
+        assert len(offsets) >= 15
+        assert max(abs(x) for x in offsets) <= 40.0
+        for track in (audio, video):
+            assert abs(track.duration_s - wall) <= 0.5
+        starts[who] = audio.first_s
+        for track in (f"{who}-audio", f"{who}-video"):
+            pts = segment_pts(recorder, session, track)
+            assert all(b > a for a, b in zip(pts, pts[1:], strict=False))
+    # one session clock: both participants started publishing together, so do their files
+    assert abs(starts["tutor"] - starts["learner"]) < 0.5
+    events = [x["event"] for x in files.timeline_lines()]
+    for event in ("recording_started", "participant_joined", "track_started",
+                  "clock_sender_report_fit", "recording_stopped", "track_ended"):
+        assert event in events
+    files.close()
+    assert plaintext_media(tmp_path) == []
+
+
+async def test_a_learner_without_consent_leaves_no_byte_while_the_tutor_is_recorded(
+    node_factory: Callable[..., object], tmp_path: Path
+) -> None:
+    node: RunningNode = await node_factory(recording=RECORDING)  # type: ignore[misc]
+    room = "rec-no-consent"
+    tutor = Client(node.url, room, node.token(room, "tutor", Role.TUTOR))
+    learner = Client(node.url, room, node.token(room, "learner-x", Role.LEARNER))
+    try:
+        await tutor.join()
+        await learner.join()
+        await tutor.publish(list(probe_tracks()))
+        await learner.publish(list(probe_tracks()))
+        await asyncio.sleep(6.0)
+        for client in (tutor, learner):
+            await client.wait_for(lambda c: any(
+                e.active and e.recorded == ["tutor"] for e in c.events_of(p.RecordingState)),
+                timeout=5)
+        await stop_recording(node, room)
+    finally:
+        await tutor.close()
+        await learner.close()
+    recorder = recorder_of(tmp_path)
+    (session,) = recorder.sessions()
+    files = recorder.open(session)
+    assert files.tracks() == ["tutor-audio", "tutor-video"]
+    assert not [x for x in tmp_path.rglob("*learner-x*")]
+    assert decode(files.final("tutor-video")).frames > 100
+    refused = [x for x in files.timeline_lines() if x["event"] == "track_not_recorded"]
+    assert {x["reason"] for x in refused} == {"no_guardian_consent"}
+    files.close()
