@@ -159,8 +159,8 @@ class TrackRecorder:
 
     def _span(self, span: Span | None) -> None:
         if span is not None:
-            self.files.event(span.kind, track=self.key.name, start=round(span.start, 3),
-                             end=round(span.end, 3))
+            self.files.event("span", kind=span.kind, track=self.key.name,
+                             start=round(span.start, 3), end=round(span.end, 3))
 
     def _clock_event(self, change: ClockChange) -> None:
         self.files.event(

@@ -83,3 +83,7 @@ def plaintext_media(folder: Path) -> list[Path]:
                 if f.read(4) == b"\x1a\x45\xdf\xa3" or path.name.endswith(".open"):
                     found.append(path)
     return found
+
+
+def files_named(folder: Path, pattern: str) -> list[Path]:
+    return list(folder.rglob(pattern))

@@ -9,6 +9,7 @@ plaintext media is left on disk; a learner without consent leaves no byte.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from tests.conftest import API_KEY, RunningNode
 from tests.integration.recording_probe import (
     av_offsets,
     decode,
+    files_named,
     plaintext_media,
     recorder_of,
     segment_pts,
@@ -91,7 +93,7 @@ async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
         starts[who] = audio.first_s
         for track in (f"{who}-audio", f"{who}-video"):
             pts = segment_pts(recorder, session, track)
-            assert all(b > a for a, b in zip(pts, pts[1:], strict=False))
+            assert all(b > a for a, b in itertools.pairwise(pts))
     # one session clock: both participants started publishing together, so do their files
     assert abs(starts["tutor"] - starts["learner"]) < 0.5
     events = [x["event"] for x in files.timeline_lines()]
@@ -127,7 +129,7 @@ async def test_a_learner_without_consent_leaves_no_byte_while_the_tutor_is_recor
     (session,) = recorder.sessions()
     files = recorder.open(session)
     assert files.tracks() == ["tutor-audio", "tutor-video"]
-    assert not [x for x in tmp_path.rglob("*learner-x*")]
+    assert files_named(tmp_path, "*learner-x*") == []
     assert decode(files.final("tutor-video")).frames > 100
     refused = [x for x in files.timeline_lines() if x["event"] == "track_not_recorded"]
     assert {x["reason"] for x in refused} == {"no_guardian_consent"}
