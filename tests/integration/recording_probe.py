@@ -43,6 +43,7 @@ def decode(data: bytes) -> TrackFigures:
                 continue
             pts.append(float(packet.pts * packet.time_base))
             for frame in packet.decode():
+                assert isinstance(frame, av.VideoFrame | av.AudioFrame)
                 assert frame.pts is not None and frame.time_base is not None
                 decoded.append((float(frame.pts * frame.time_base), frame))
     assert decoded, "no frame decodes"

@@ -91,8 +91,8 @@ async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
         for track in (audio, video):
             assert abs(track.duration_s - wall) <= 0.5
         starts[who] = audio.first_s
-        for track in (f"{who}-audio", f"{who}-video"):
-            pts = segment_pts(recorder, session, track)
+        for name in (f"{who}-audio", f"{who}-video"):
+            pts = segment_pts(recorder, session, name)
             assert all(b > a for a, b in itertools.pairwise(pts))
     # one session clock: both participants started publishing together, so do their files
     assert abs(starts["tutor"] - starts["learner"]) < 0.5
