@@ -14,12 +14,16 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from media.feed import Feed
-from media.ids import Identity, Role, RoomId
+from media.ids import Identity, Kind, Role, RoomId
 from recorder.config import RecorderSettings
 from recorder.consent import Policy, RoomPolicy
+from recorder.ids import file_safe
 from recorder.recorder import Recorder
 from recorder.room_recording import RoomRecording
-from recorder.sealing import LocalKek
+from recorder.s3 import S3Store
+from recorder.sealing import LocalKek, open_sealed
+from recorder.session import FINAL_SEQUENCE
+from recorder.storage import Uploader
 
 from . import protocol as p
 from .hub import RoomHub
@@ -46,6 +50,7 @@ class RecordingService:
         self.active: dict[RoomId, RoomRecording] = {}
         self.members: dict[RoomId, dict[str, tuple[Role, bool]]] = {}
         self.recovered: list[str] | None = None  # None until start-up recovery is done
+        self.uploader: Uploader | None = None  # object storage (S3), if configured
         node.room_opened.append(self.room_opened)
         node.room_closing.append(self.room_closing)
 
@@ -108,7 +113,67 @@ class RecordingService:
         for conn in hub.connections.values():
             conn.send(message)
         await recording.stop()
+        await self.upload(recording.session)
         return True
+
+    # --- storage, erasure, retention ----------------------------------------------------
+
+    async def connect_storage(self) -> None:
+        s = self.settings
+        if s.storage == "s3":
+            store = await S3Store.connect(s.s3_bucket, endpoint=s.s3_endpoint or None,
+                                          region=s.s3_region)
+            self.uploader = Uploader(store, self.recorder.counters)
+
+    async def upload(self, session: str) -> None:
+        """Copy a finished session to object storage (no-op with local storage); a failure
+        is retried at the next start-up (the manifest is the queue)."""
+        if self.uploader is None:
+            return
+        files = self.recorder.open(session)
+        try:
+            if files.info().get("status") in ("finalized", "recovered"):
+                await self.uploader.upload(files)
+        except Exception:
+            log.exception("recording_upload_failed", session=session)
+        finally:
+            files.close()
+
+    async def final_track(self, session: str, track: str) -> bytes:
+        """A finalized track, decrypted: from disk, or from object storage once uploaded."""
+        files = self.recorder.open(session)
+        try:
+            if (files.dir / "final" / f"{track}.seg").exists() or self.uploader is None:
+                return await asyncio.to_thread(files.final, track)
+            blob = await self.uploader.store.get(f"{session}/final/{track}.seg")
+            return open_sealed(files.data_key, blob, session=session, track=track,
+                               sequence=FINAL_SEQUENCE)[1]
+        finally:
+            files.close()
+
+    async def erase_session(self, session: str, reason: str) -> bool:
+        if self.uploader is not None:
+            await self.uploader.erase(session)
+        return await asyncio.to_thread(self.recorder.erase_session, session, reason)
+
+    async def erase_participant(self, pseudonym: str, reason: str) -> list[str]:
+        sessions = await asyncio.to_thread(self.recorder.erase_participant, pseudonym, reason)
+        if self.uploader is not None:
+            names = {f"{file_safe(pseudonym)}-{kind}" for kind in Kind}
+            for session in self.recorder.sessions():
+                for key in await self.uploader.store.keys(session):
+                    parts = key.split("/")  # <session>/tracks/<track>/<n>.seg, final/<t>.seg
+                    if parts[1:2] == ["tracks"] and parts[2] in names or (
+                            parts[1:2] == ["final"] and parts[2].removesuffix(".seg") in names):
+                        await self.uploader.store.delete(key)
+        return sessions
+
+    async def purge(self) -> list[str]:
+        expired = await asyncio.to_thread(self.recorder.purge)
+        if self.uploader is not None:
+            for session in expired:
+                await self.uploader.erase(session)
+        return expired
 
     def _tell(self, hub: RoomHub, recording: RoomRecording) -> None:
         message = p.RecordingState(active=True, recorded=recording.recorded())
@@ -130,8 +195,10 @@ class RecordingService:
         self.recovered = await asyncio.to_thread(self.recorder.recover, stale)
         if self.recovered:
             log.info("recordings_recovered", sessions=len(self.recovered))
+        for session in stale:  # uploads a crash or an outage interrupted
+            await self.upload(session)
         while True:
-            await asyncio.to_thread(self.recorder.purge)
+            await self.purge()
             await asyncio.sleep(PURGE_EVERY_S)
 
 
@@ -166,9 +233,12 @@ def setup(app: web.Application, node: Node) -> None:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service = app[RECORDING]
     stale = service.recorder.sessions()  # before any room can start a new one
+    await service.connect_storage()
     task = asyncio.get_running_loop().create_task(service.housekeeping(stale))
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await service.close()
+    if service.uploader is not None:
+        await service.uploader.store.close()

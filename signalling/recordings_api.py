@@ -93,15 +93,8 @@ async def get_track(request: web.Request) -> web.Response:
     service = _service(request)
     session, track = _id(request, "session"), _id(request, "track")
 
-    def read() -> bytes:
-        files = service.recorder.open(session)
-        try:
-            return files.final(track)
-        finally:
-            files.close()
-
     try:
-        body = await asyncio.to_thread(read)
+        body = await service.final_track(session, track)
     except FileNotFoundError:
         return _error(404, "track_not_found", "no finalized track of that name")
     except RecorderError as exc:
@@ -115,7 +108,7 @@ async def delete_recording(request: web.Request) -> web.Response:
     session = _id(request, "session")
     if any(r.session == session for r in service.active.values()):
         return _error(409, "recording_active", "stop the recording first")
-    if not await asyncio.to_thread(service.recorder.erase_session, session, "admin_request"):
+    if not await service.erase_session(session, "admin_request"):
         return _error(404, RecorderCode.NOT_FOUND, "no such recording")
     return web.Response(status=204)
 
@@ -123,13 +116,12 @@ async def delete_recording(request: web.Request) -> web.Response:
 async def erase_participant(request: web.Request) -> web.Response:
     service = _service(request)
     pseudonym = _id(request, "pseudonym")
-    sessions = await asyncio.to_thread(service.recorder.erase_participant, pseudonym,
-                                       "admin_request")
+    sessions = await service.erase_participant(pseudonym, "admin_request")
     return web.json_response({"erased_from": sessions})
 
 
 async def purge(request: web.Request) -> web.Response:
-    expired = await asyncio.to_thread(_service(request).recorder.purge)
+    expired = await _service(request).purge()
     return web.json_response({"purged": expired})
 
 
