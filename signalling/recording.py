@@ -163,7 +163,7 @@ class RecordingService:
             for session in self.recorder.sessions():
                 for key in await self.uploader.store.keys(session):
                     parts = key.split("/")  # <session>/tracks/<track>/<n>.seg, final/<t>.seg
-                    if parts[1:2] == ["tracks"] and parts[2] in names or (
+                    if (parts[1:2] == ["tracks"] and parts[2] in names) or (
                             parts[1:2] == ["final"] and parts[2].removesuffix(".seg") in names):
                         await self.uploader.store.delete(key)
         return sessions
