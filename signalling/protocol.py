@@ -209,13 +209,17 @@ class VideoPaused(_Message):
     reason: Literal["bandwidth"] = "bandwidth"
 
 
-class RecordingState(_Message):
-    """To everyone in the room: recording started (`active`) or stopped. `recorded`: the
-    participants (identities) whose tracks are being kept; anyone else is not recorded."""
+class RecordingStarted(_Message):
+    """To everyone in the room: the room is being recorded (sent again when `recorded`
+    changes). `recorded`: the participants (identities) whose tracks are kept; anyone else
+    is not recorded (a learner without a guardian's consent, for one)."""
 
-    type: Literal["recording"] = "recording"
-    active: bool
+    type: Literal["recording_started"] = "recording_started"
     recorded: list[str] = []
+
+
+class RecordingStopped(_Message):
+    type: Literal["recording_stopped"] = "recording_stopped"
 
 
 class Closing(_Message):
@@ -229,7 +233,7 @@ ServerMessage = Annotated[
     Joined | Published | Ok | Error | Offer | DownlinkClosed | ParticipantJoined
     | ParticipantLeft | ParticipantReconnecting | ParticipantResumed | TrackPublished
     | TrackUnpublished | TrackMuted | ConnectionQuality | VideoPaused | Closing
-    | RecordingState,
+    | RecordingStarted | RecordingStopped,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

@@ -75,7 +75,7 @@ class RecordingService:
             recording.joined(claims.sub, claims.role, consent)
             conn = hub.connections.get(Identity(claims.sub))
             if conn is not None:
-                conn.send(p.RecordingState(active=True, recorded=recording.recorded()))
+                conn.send(p.RecordingStarted(recorded=recording.recorded()))
 
     def left(self, hub: RoomHub, identity: Identity) -> None:
         recording = self.active.get(hub.id)
@@ -109,7 +109,7 @@ class RecordingService:
         recording = self.active.pop(hub.id, None)
         if recording is None:
             return False
-        message = p.RecordingState(active=False)
+        message = p.RecordingStopped()
         for conn in hub.connections.values():
             conn.send(message)
         await recording.stop()
@@ -176,7 +176,7 @@ class RecordingService:
         return expired
 
     def _tell(self, hub: RoomHub, recording: RoomRecording) -> None:
-        message = p.RecordingState(active=True, recorded=recording.recorded())
+        message = p.RecordingStarted(recorded=recording.recorded())
         for conn in hub.connections.values():
             conn.send(message)
 
@@ -186,7 +186,7 @@ class RecordingService:
             recording = self.active.pop(room_id)
             if hub is not None:
                 for conn in hub.connections.values():
-                    conn.send(p.RecordingState(active=False))
+                    conn.send(p.RecordingStopped())
             await recording.stop()
 
     async def housekeeping(self, stale: list[str]) -> None:

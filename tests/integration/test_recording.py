@@ -60,14 +60,14 @@ async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
         published = time.monotonic()
         await asyncio.sleep(20.0)
         await tutor.wait_for(lambda c: any(
-            e.recorded == ["learner", "tutor"] for e in c.events_of(p.RecordingState)),
+            e.recorded == ["learner", "tutor"] for e in c.events_of(p.RecordingStarted)),
             timeout=5)
         stopped = time.monotonic()
         await stop_recording(node, room)
         wall = stopped - published
         for client in (tutor, learner):
-            await client.wait_for(lambda c: any(
-                not e.active for e in c.events_of(p.RecordingState)), timeout=5)
+            await client.wait_for(lambda c: bool(c.events_of(p.RecordingStopped)),
+                                    timeout=5)
     finally:
         await tutor.close()
         await learner.close()
@@ -119,7 +119,7 @@ async def test_a_learner_without_consent_leaves_no_byte_while_the_tutor_is_recor
         await asyncio.sleep(6.0)
         for client in (tutor, learner):
             await client.wait_for(lambda c: any(
-                e.active and e.recorded == ["tutor"] for e in c.events_of(p.RecordingState)),
+                e.recorded == ["tutor"] for e in c.events_of(p.RecordingStarted)),
                 timeout=5)
         await stop_recording(node, room)
     finally:

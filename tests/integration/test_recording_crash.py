@@ -73,7 +73,7 @@ async def test_a_killed_node_recovers_its_recording(
         await learner.publish(list(probe_tracks()))
         start = time.monotonic()
         await tutor.wait_for(lambda c: any(
-            e.recorded == ["learner", "tutor"] for e in c.events_of(p.RecordingState)),
+            e.recorded == ["learner", "tutor"] for e in c.events_of(p.RecordingStarted)),
             timeout=10)
         await asyncio.sleep(max(0.0, start + 8.0 - time.monotonic()))
         await tutor.mute(Kind.AUDIO, True)

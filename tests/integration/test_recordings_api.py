@@ -58,13 +58,13 @@ async def test_recordings_api_with_s3_storage(
             assert status == 201 and isinstance(body, dict)
             session = body["session"]
             await tutor.wait_for(lambda c: any(
-                e.active and e.recorded == ["tutor"] for e in c.events_of(p.RecordingState)),
+                e.recorded == ["tutor"] for e in c.events_of(p.RecordingStarted)),
                 timeout=5)
             await asyncio.sleep(5.0)
             status, _ = await call(http, "DELETE", f"{api}/rooms/{room}/recording")
             assert status == 204
-            await tutor.wait_for(lambda c: any(
-                not e.active for e in c.events_of(p.RecordingState)), timeout=5)
+            await tutor.wait_for(lambda c: bool(c.events_of(p.RecordingStopped)),
+                                    timeout=5)
             status, listing = await call(http, "GET", f"{api}/recordings")
             assert status == 200 and isinstance(listing, dict)
             (entry,) = listing["recordings"]
