@@ -70,11 +70,19 @@ class RoomRecording:
         if previous is None:
             self.files.event("participant_joined", participant=file_safe(identity),
                              role=role.value, consent=consent, at=self.at())
-        elif previous.consent != consent:
+        elif previous.consent == consent:
+            self.files.event("participant_resumed", participant=file_safe(identity),
+                             at=self.at())  # a reconnect, a reload: the seat given back
+        else:
             self.files.event("consent_changed", participant=file_safe(identity),
                              consent=consent, at=self.at())
             if not consent:
                 self._stop_participant(identity)
+
+    def quality(self, identity: str, level: str, score: float | None) -> None:
+        """A participant's live connection quality moved to another level (qos.live)."""
+        self.files.event("quality", participant=file_safe(identity), quality=level,
+                         score=None if score is None else round(score, 2), at=self.at())
 
     def left(self, identity: str) -> None:
         if identity in self.members:

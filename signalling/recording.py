@@ -34,6 +34,7 @@ from .tokens import TokenClaims
 log = structlog.get_logger(__name__)
 
 PURGE_EVERY_S = 3600.0
+QUALITY_EVERY_S = 1.0
 
 
 class RecordingService:
@@ -51,6 +52,7 @@ class RecordingService:
         self.members: dict[RoomId, dict[str, tuple[Role, bool]]] = {}
         self.recovered: list[str] | None = None  # None until start-up recovery is done
         self.uploader: Uploader | None = None  # object storage (S3), if configured
+        self._quality: dict[tuple[RoomId, str], str] = {}  # last level on each timeline
         node.room_opened.append(self.room_opened)
         node.room_closing.append(self.room_closing)
 
@@ -202,6 +204,21 @@ class RecordingService:
             await asyncio.sleep(PURGE_EVERY_S)
 
 
+    async def watch_quality(self) -> None:
+        """Put each recorded room's live quality transitions (qos.live) on its timeline."""
+        while True:
+            await asyncio.sleep(QUALITY_EVERY_S)
+            for room_id, recording in list(self.active.items()):
+                hub = self.node.hubs.get(room_id)
+                for identity, report in list(hub.quality_reports.items()) if hub else []:
+                    level = report.quality.value if report.quality else None
+                    if level is not None and self._quality.get((room_id, identity)) != level:
+                        self._quality[(room_id, identity)] = level
+                        recording.quality(identity, level, report.score)
+            for key in [k for k in self._quality if k[0] not in self.active]:
+                del self._quality[key]
+
+
 class RecorderCollector(Collector):
     def __init__(self, service: RecordingService) -> None:
         self.service = service
@@ -234,11 +251,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service = app[RECORDING]
     stale = service.recorder.sessions()  # before any room can start a new one
     await service.connect_storage()
-    task = asyncio.get_running_loop().create_task(service.housekeeping(stale))
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(service.housekeeping(stale)),
+             loop.create_task(service.watch_quality())]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     await service.close()
     if service.uploader is not None:
         await service.uploader.store.close()

@@ -98,7 +98,7 @@ async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
     assert abs(starts["tutor"] - starts["learner"]) < 0.5
     events = [x["event"] for x in files.timeline_lines()]
     for event in ("recording_started", "participant_joined", "track_started",
-                  "clock_sender_report_fit", "recording_stopped", "track_ended"):
+                  "clock_sender_report_fit", "quality", "recording_stopped", "track_ended"):
         assert event in events
     files.close()
     assert plaintext_media(tmp_path) == []
