@@ -93,6 +93,8 @@ class Recorder:
 
     def _recover(self, files: SessionFiles) -> None:
         lines = [x for x in files.manifest_lines() if "segment" in x]
+        for torn in files.dir.rglob("*.tmp"):  # a sealed file the kill cut short
+            torn.unlink()
         for track in files.tracks():
             kind = Kind(track.rsplit("-", 1)[1])
             sealed = {x["segment"]: x for x in lines if x["track"] == track}

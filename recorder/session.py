@@ -147,8 +147,12 @@ class SessionFiles:
         final_dir.mkdir(exist_ok=True)
         for track in self.tracks():
             kind = Kind(track.rsplit("-", 1)[1])
-            data = remux(self.segments(track))
-            checked = check(data, kind)
+            try:
+                data = remux(self.segments(track))
+                checked = check(data, kind)
+            except RecorderError as exc:  # e.g. a track with no media: no final file
+                self.manifest.append({"final_failed": track, "code": exc.code})
+                continue
             sealed = sealing.seal(self.data_key, Header(self.session, track, FINAL_SEQUENCE,
                                                         checked.first_pts or 0, True), data)
             write_durably(final_dir / f"{track}.seg", sealed)

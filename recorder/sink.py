@@ -47,7 +47,7 @@ class RecordingSink:
             self.loop.call_soon(self.request_keyframe)
         elif value is None and was is not None:
             self.attached = False
-            self.track.put(("mute", self.clock() - self.start))
+            self.track.put(("detached", self.clock() - self.start))
 
     def __hash__(self) -> int:
         return id(self)

@@ -107,6 +107,10 @@ class TrackRecorder:
                 self._close_segment(last=False)
                 self.cutter.closed()
                 self.files.event("mute", track=self.key.name, at=round(at, 3))
+            case ("detached", at):  # the publication went (unpublished, left, stopped)
+                self._close_segment(last=False)
+                self.cutter.closed()
+                self.files.event("track_detached", track=self.key.name, at=round(at, 3))
             case ("unmute", at):
                 self._span(self.spans.unmute(at))
                 self.files.event("unmute", track=self.key.name, at=round(at, 3))

@@ -116,6 +116,8 @@ async def delete_recording(request: web.Request) -> web.Response:
 async def erase_participant(request: web.Request) -> web.Response:
     service = _service(request)
     pseudonym = _id(request, "pseudonym")
+    if any(pseudonym in r.recorded() for r in service.active.values()):
+        return _error(409, "recording_active", "stop recording that participant's room first")
     sessions = await service.erase_participant(pseudonym, "admin_request")
     return web.json_response({"erased_from": sessions})
 
