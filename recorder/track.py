@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -159,7 +160,8 @@ class TrackRecorder:
         elif self.sealed:
             self.files.seal_terminator(self.key.name, self.sealed)
         self.files.event("track_ended", track=self.key.name, at=round(at, 3),
-                         dropped=self.dropped, lost_frames=self.frames.lost)
+                         dropped=self.dropped, lost_frames=self.frames.lost,
+                         cpu_s=round(time.thread_time(), 3))  # this muxing thread's CPU
 
     def _span(self, span: Span | None) -> None:
         if span is not None:

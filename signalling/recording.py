@@ -17,6 +17,7 @@ from media.feed import Feed
 from media.ids import Identity, Kind, Role, RoomId
 from recorder.config import RecorderSettings
 from recorder.consent import Policy, RoomPolicy
+from recorder.errors import RecorderError
 from recorder.ids import file_safe
 from recorder.recorder import Recorder
 from recorder.room_recording import RoomRecording
@@ -132,9 +133,13 @@ class RecordingService:
         is retried at the next start-up (the manifest is the queue)."""
         if self.uploader is None:
             return
-        files = self.recorder.open(session)
         try:
-            if files.info().get("status") in ("finalized", "recovered"):
+            files = self.recorder.open(session)
+        except RecorderError:
+            return  # erased meanwhile
+        try:
+            info = files.info()
+            if info.get("status") in ("finalized", "recovered") and not info.get("uploaded"):
                 await self.uploader.upload(files)
         except Exception:
             log.exception("recording_upload_failed", session=session)
@@ -201,6 +206,10 @@ class RecordingService:
             await self.upload(session)
         while True:
             await self.purge()
+            if self.uploader is not None:  # what failed to upload since: try again
+                for session in self.recorder.sessions():
+                    if not any(r.session == session for r in self.active.values()):
+                        await self.upload(session)
             await asyncio.sleep(PURGE_EVERY_S)
 
 

@@ -96,6 +96,9 @@ async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
             assert all(b > a for a, b in itertools.pairwise(pts))
     # one session clock: both participants started publishing together, so do their files
     assert abs(starts["tutor"] - starts["learner"]) < 0.5
+    cpu = sum(x["cpu_s"] for x in files.timeline_lines() if x["event"] == "track_ended")
+    print(f"recorder muxing threads: {cpu:.2f} s CPU for 4 tracks over {wall:.1f} s "
+          f"({100 * cpu / wall:.1f} % of a core)")
     events = [x["event"] for x in files.timeline_lines()]
     for event in ("recording_started", "participant_joined", "track_started",
                   "clock_sender_report_fit", "quality", "recording_stopped", "track_ended"):

@@ -93,6 +93,14 @@ async def test_a_session_is_uploaded_verified_read_back_and_erased(
     files = await asyncio.to_thread(record, root, 5.0, "s9")
     await asyncio.to_thread(files.finalize)
     uploader = Uploader(store, RecorderCounters())
+    unreachable = await S3Store.connect("nowhere", endpoint=f"http://127.0.0.1:{free_port()}",
+                                        access_key="test", secret_key="test")
+    failing = Uploader(unreachable, RecorderCounters())
+    with pytest.raises(Exception):  # noqa: B017 - botocore's connection error, whatever it is
+        await failing.upload(files)
+    await unreachable.close()
+    assert failing.counters.upload_failures == 1
+    assert len(list((root / "s9" / "tracks").rglob("*.seg"))) == 4  # kept until verified
     assert await uploader.upload(files) == 6  # 2 segments per track, 2 finals
     assert not list((root / "s9" / "tracks").rglob("*.seg"))  # deleted once verified
     assert await uploader.upload(files) == 0  # the manifest says all are there
