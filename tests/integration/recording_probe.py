@@ -3,6 +3,7 @@ finalized files, and measure them with the probe (beep and flash on the file tim
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,3 +89,7 @@ def plaintext_media(folder: Path) -> list[Path]:
 
 def files_named(folder: Path, pattern: str) -> list[Path]:
     return list(folder.rglob(pattern))
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -22,7 +22,14 @@ from signalling import protocol as p
 from signalling.client import Client
 from signalling.tokens import Consent, mint
 from tests.conftest import API_KEY, SECRET
-from tests.integration.recording_probe import av_offsets, decode, recorder_of, segment_pts
+from tests.integration.recording_probe import (
+    av_offsets,
+    decode,
+    plaintext_media,
+    recorder_of,
+    segment_pts,
+    sha256_of,
+)
 from tests.integration.test_node_restart import NodeProcess
 
 ROOM = "rec-crash"
@@ -106,6 +113,9 @@ async def test_a_killed_node_recovers_its_recording(
     print("recovered open segments of", sorted(recovered))
     for track in files.tracks():
         files.segments(track)  # every sealed segment opens: intact, in order, last flagged
+        for line in [x for x in files.manifest_lines() if x.get("track") == track]:
+            path = files.dir / "tracks" / track / f"{line['segment']:06d}.seg"
+            assert sha256_of(path) == line["sha256"]  # as recorded when it was closed
         pts = segment_pts(recorder, session, track)
         assert all(b > a for a, b in itertools.pairwise(pts)), track
         final = decode(files.final(track))
@@ -134,3 +144,4 @@ async def test_a_killed_node_recovers_its_recording(
               f"{max(offsets):.1f} ms")
         assert max(abs(x) for x in offsets) <= 40.0
     files.close()
+    assert plaintext_media(tmp_path / "recordings") == []
