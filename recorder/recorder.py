@@ -3,6 +3,7 @@ start-up recovery, and erasure."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from .consent import RoomPolicy
 from .counters import RecorderCounters
 from .errors import RecorderError
 from .ids import checked_id, file_safe
-from .journal import Journal, read_lines
+from .journal import Journal, read_lines, write_durably
 from .room_recording import RoomRecording
 from .sealing import KeyWrapper
 from .session import SessionFiles, erase, read_info
@@ -159,6 +160,8 @@ class Recorder:
                     elif path.exists():
                         path.unlink()
                         removed = True
+            for journal in ("manifest.jsonl", "timeline.jsonl"):
+                removed = _scrub(folder / journal, name) or removed
             if removed:
                 touched.append(session)
                 self._tombstone({"erased": "participant", "session": session,
@@ -187,3 +190,20 @@ class Recorder:
         journal = Journal(self.audit)
         journal.append({**record, "at": round(time.time(), 3)})
         journal.close()
+
+
+def _scrub(path: Path, name: str) -> bool:
+    """Rewrite a journal without the lines about participant `name` (its tracks, its
+    joins and leaves); True if any line went."""
+    lines = read_lines(path)
+
+    def about(record: dict[str, Any]) -> bool:
+        return any(isinstance(v, str) and (v == name or v.startswith(f"{name}-")
+                                           or f"/{name}-" in v) for v in record.values())
+
+    kept = [x for x in lines if not about(x)]
+    if len(kept) == len(lines):
+        return False
+    write_durably(path, "".join(json.dumps(x, separators=(",", ":"), sort_keys=True) + "\n"
+                                for x in kept).encode())
+    return True

@@ -167,12 +167,18 @@ class RecordingService:
         sessions = await asyncio.to_thread(self.recorder.erase_participant, pseudonym, reason)
         if self.uploader is not None:
             names = {f"{file_safe(pseudonym)}-{kind}" for kind in Kind}
+            store = self.uploader.store
             for session in self.recorder.sessions():
-                for key in await self.uploader.store.keys(session):
+                stored = await store.keys(session)
+                for key in stored:
                     parts = key.split("/")  # <session>/tracks/<track>/<n>.seg, final/<t>.seg
                     if (parts[1:2] == ["tracks"] and parts[2] in names) or (
                             parts[1:2] == ["final"] and parts[2].removesuffix(".seg") in names):
-                        await self.uploader.store.delete(key)
+                        await store.delete(key)
+                for name in ("manifest.jsonl", "timeline.jsonl"):  # scrubbed like the local
+                    path = self.recorder.root / session / name
+                    if session in sessions and f"{session}/{name}" in stored:
+                        await store.put(f"{session}/{name}", path.read_bytes())
         return sessions
 
     async def purge(self) -> list[str]:

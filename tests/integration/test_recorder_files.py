@@ -183,6 +183,8 @@ def test_retention_purge_and_participant_erasure_leave_tombstones(tmp_path: Path
     record(tmp_path, 2.0, name="s5")
     assert recorder.erase_participant("tutor-1", "request") == ["s4", "s5"]
     assert not list((tmp_path / "s5").rglob("*.seg"))
+    for journal in ("manifest.jsonl", "timeline.jsonl"):  # nothing about them is left
+        assert "tutor-1" not in (tmp_path / "s5" / journal).read_text()
     assert recorder.purge() == ["s4"]
     assert not (tmp_path / "s4").exists()
     assert [t["erased"] for t in recorder.tombstones()] == ["participant", "participant",

@@ -94,6 +94,8 @@ async def test_recordings_api_with_s3_storage(
             status, erased = await call(http, "DELETE", f"{api}/participants/tutor/recordings")
             assert status == 200 and erased == {"erased_from": [session]}
             assert not [k for k in await s3.keys(session) if "tutor-" in k]
+            timeline = await s3.get(f"{session}/timeline.jsonl")
+            assert b"tutor" not in timeline  # the stored journals are scrubbed too
             status, _ = await call(http, "DELETE", f"{api}/recordings/{session}")
             assert status == 204
             assert await s3.keys(session) == []
