@@ -20,6 +20,7 @@ class SignalCode(StrEnum):
     ROOM_NOT_FOUND = "room_not_found"
     REPLACED = "replaced"
     INTERNAL = "internal"
+    RECORDING_REFUSED = "recording_refused"
 
 
 class SignalError(Exception):

@@ -93,11 +93,21 @@ class Ping(_Message):
     id: RequestId
 
 
+class Record(_Message):
+    """The tutor starts (`active`) or stops recording the room (the room's policy applies)."""
+
+    type: Literal["record"] = "record"
+    id: RequestId
+    active: bool
+
+
 ClientMessage = Annotated[
-    Join | Publish | Unpublish | Answer | Mute | Leave | Ping, Field(discriminator="type")
+    Join | Publish | Unpublish | Answer | Mute | Leave | Ping | Record,
+    Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = frozenset(["join", "publish", "unpublish", "answer", "mute", "leave", "ping"])
+CLIENT_TYPES = frozenset(
+    ["join", "publish", "unpublish", "answer", "mute", "leave", "ping", "record"])
 
 
 # --- node -> client: replies -------------------------------------------------------------

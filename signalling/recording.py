@@ -27,6 +27,7 @@ from recorder.session import FINAL_SEQUENCE
 from recorder.storage import Uploader
 
 from . import protocol as p
+from .errors import SignalCode, SignalError
 from .hub import RoomHub
 from .keys import REGISTRY
 from .node import Node
@@ -67,6 +68,7 @@ class RecordingService:
         hub.on_join.append(lambda claims: self.joined(hub, claims))
         hub.on_leave.append(lambda identity: self.left(hub, identity))
         hub.media.feed_opened.append(lambda feed: self.feed_opened(hub, feed))
+        hub.on_record = lambda identity, active: self.tutor_asks(hub, identity, active)
         if self.settings.auto_start and self.settings.policy is not Policy.OFF:
             self.start(hub, self.default_policy())
 
@@ -95,6 +97,19 @@ class RecordingService:
         self.members.pop(hub.id, None)
 
     # --- start / stop -----------------------------------------------------------------
+
+    async def tutor_asks(self, hub: RoomHub, identity: Identity, active: bool) -> None:
+        """The `record` request: only a tutor, and only under a policy that is not off."""
+        participant = hub.room.participants.get(identity)
+        if participant is None or participant.role is not Role.TUTOR:
+            raise SignalError(SignalCode.RECORDING_REFUSED, "only a tutor starts or stops "
+                              "recording")
+        if not active:
+            await self.stop(hub)
+        elif self.settings.policy is Policy.OFF:
+            raise SignalError(SignalCode.RECORDING_REFUSED, "recording is off on this node")
+        else:
+            self.start(hub, self.default_policy())
 
     def start(self, hub: RoomHub, policy: RoomPolicy) -> RoomRecording:
         if hub.id in self.active:

@@ -16,12 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from media.ids import Role
 from qos.probe_tracks import probe_tracks
 from recorder.config import RecorderSettings
 from signalling import protocol as p
-from signalling.client import Client
+from signalling.client import Client, ClientError
 from signalling.tokens import Consent
 from tests.conftest import API_KEY, RunningNode
 from tests.integration.recording_probe import (
@@ -136,4 +137,38 @@ async def test_a_learner_without_consent_leaves_no_byte_while_the_tutor_is_recor
     assert decode(files.final("tutor-video")).frames > 100
     refused = [x for x in files.timeline_lines() if x["event"] == "track_not_recorded"]
     assert {x["reason"] for x in refused} == {"no_guardian_consent"}
+    files.close()
+
+
+async def test_the_tutor_starts_and_stops_recording_and_a_learner_may_not(
+    node_factory: Callable[..., object], tmp_path: Path
+) -> None:
+    settings = RecorderSettings(policy="audio_video")  # type: ignore[arg-type]
+    node: RunningNode = await node_factory(recording=settings)  # type: ignore[misc]
+    room = "rec-tutor"
+    tutor = Client(node.url, room, node.token(room, "tutor", Role.TUTOR))
+    learner = Client(node.url, room, node.token(room, "learner", Role.LEARNER,
+                                                 consent=CONSENT))
+    try:
+        await tutor.join()
+        await learner.join()
+        await tutor.publish(list(probe_tracks()))
+        with pytest.raises(ClientError) as refused:
+            await learner.request(p.Record(id="r1", active=True))
+        assert refused.value.code == "recording_refused"
+        assert recorder_of(tmp_path).sessions() == []
+        await tutor.request(p.Record(id="r2", active=True))
+        await learner.wait_for(lambda c: any(
+            e.recorded == ["tutor"] for e in c.events_of(p.RecordingStarted)), timeout=5)
+        await asyncio.sleep(3.0)
+        await tutor.request(p.Record(id="r3", active=False))
+        await learner.wait_for(lambda c: bool(c.events_of(p.RecordingStopped)), timeout=5)
+    finally:
+        await tutor.close()
+        await learner.close()
+    recorder = recorder_of(tmp_path)
+    (session,) = recorder.sessions()
+    files = recorder.open(session)
+    assert files.info()["status"] == "finalized"
+    assert decode(files.final("tutor-audio")).frames > 100
     files.close()
