@@ -163,7 +163,11 @@ class SessionFiles:
                 "last_pts": checked.last_pts,
             }
             self.manifest.append(results[track])
-        self.update(status=status, finalized_at=round(time.time(), 3))
+        participants = {x["participant"]: {"pseudonym": x["participant"], "role": x["role"],
+                                           "consent": x["consent"]}
+                        for x in self.timeline_lines() if x["event"] == "participant_joined"}
+        self.update(status=status, finalized_at=round(time.time(), 3),
+                    participants=list(participants.values()), tracks=sorted(results))
         return results
 
     def final(self, track: str) -> bytes:

@@ -75,8 +75,12 @@ async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
     recorder = recorder_of(tmp_path)
     (session,) = recorder.sessions()
     files = recorder.open(session)
-    assert files.info()["status"] == "finalized"
+    info = files.info()
+    assert info["status"] == "finalized"
     assert files.tracks() == ["learner-audio", "learner-video", "tutor-audio", "tutor-video"]
+    assert info["participants"] == [
+        {"pseudonym": "tutor", "role": "tutor", "consent": False},
+        {"pseudonym": "learner", "role": "learner", "consent": True}]
     figures = {track: decode(files.final(track)) for track in files.tracks()}
     starts = {}
     for who in ("tutor", "learner"):
