@@ -139,7 +139,7 @@ class Recorder:
             return False
         erase(folder)
         self.counters.erasures += 1
-        self._tombstone({"erased": "session", "session": session, "reason": reason})
+        self._audit({"erased": "session", "session": session, "reason": reason})
         return True
 
     def erase_participant(self, pseudonym: str, reason: str) -> list[str]:
@@ -164,7 +164,7 @@ class Recorder:
                 removed = _scrub(folder / journal, name) or removed
             if removed:
                 touched.append(session)
-                self._tombstone({"erased": "participant", "session": session,
+                self._audit({"erased": "participant", "session": session,
                                  "participant": name, "reason": reason})
         self.counters.erasures += len(touched)
         return touched
@@ -183,10 +183,14 @@ class Recorder:
                 expired.append(session)
         return expired
 
+    def accessed(self, session: str, what: str, who: str) -> None:
+        """Write an access to a recording to the audit log."""
+        self._audit({"accessed": what, "session": session, "by": who})
+
     def tombstones(self) -> list[dict[str, Any]]:
         return read_lines(self.audit)
 
-    def _tombstone(self, record: dict[str, Any]) -> None:
+    def _audit(self, record: dict[str, Any]) -> None:
         journal = Journal(self.audit)
         journal.append({**record, "at": round(time.time(), 3)})
         journal.close()

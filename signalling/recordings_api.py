@@ -84,7 +84,9 @@ async def get_recording(request: web.Request) -> web.Response:
             files.close()
 
     try:
-        return web.json_response(await asyncio.to_thread(read))
+        body = await asyncio.to_thread(read)
+        service.recorder.accessed(session, "manifest", "admin")
+        return web.json_response(body)
     except RecorderError as exc:
         return _error(404 if exc.code is RecorderCode.NOT_FOUND else 410, exc.code, exc.message)
 
@@ -95,6 +97,7 @@ async def get_track(request: web.Request) -> web.Response:
 
     try:
         body = await service.final_track(session, track)
+        service.recorder.accessed(session, f"track:{track}", "admin")
     except FileNotFoundError:
         return _error(404, "track_not_found", "no finalized track of that name")
     except RecorderError as exc:

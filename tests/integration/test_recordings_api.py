@@ -114,6 +114,7 @@ async def test_recordings_api_with_s3_storage(
             assert files_named(tmp_path / "recordings", f"{second}*") == []
             tombstones = (tmp_path / "recordings" / "audit.jsonl").read_text()
             assert tombstones.count('"erased"') == 3  # participant, session, retention
+            assert tombstones.count('"accessed"') == 2  # the manifest read, the playback
             status, metrics = await call(http, "GET", f"{node.url}/metrics")
             assert b"liveroom_recorded_segments_total" in metrics  # type: ignore[operator]
     finally:
