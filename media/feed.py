@@ -16,6 +16,7 @@ from aiortc.rtp import (
     RTCP_PSFB_APP,
     AnyRtcpPacket,
     RtcpPsfbPacket,
+    RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
     unpack_remb_fci,
@@ -27,7 +28,7 @@ from .bandwidth import BitrateCap, Remb
 from .counters import ForwardingCounters
 from .fastpath import SourcePacket, ntp_now
 from .ids import Identity, Kind, PublicationId
-from .interfaces import Sink
+from .interfaces import SenderReportSink, Sink
 from .keyframes import KeyframeThrottle
 from .nacks import NackList
 from .rtp import vp8_starts_keyframe
@@ -109,6 +110,26 @@ class Feed:
             self.nacks = NackList()  # a new connection numbers its packets afresh
         if self.bitrate_cap is not None:
             self._intercept_remb(receiver)
+        self._watch_sender_reports(receiver)
+
+    def _watch_sender_reports(self, receiver: RTCRtpReceiver) -> None:
+        """Hand the publisher's RTCP sender reports to the Sinks that want them (aiortc's
+        receiver still handles each report as before)."""
+        handle = getattr(receiver, "_handle_rtcp_packet", None)
+        if handle is None:  # not an aiortc receiver (a unit test's stand-in)
+            return
+
+        async def handle_rtcp(packet: AnyRtcpPacket) -> None:
+            if isinstance(packet, RtcpSrPacket) and receiver is self.receiver:
+                now = self._clock()
+                info = packet.sender_info
+                for sink in self.sinks:
+                    if isinstance(sink, SenderReportSink):
+                        sink.sender_report(packet.ssrc, info.ntp_timestamp,
+                                           info.rtp_timestamp, now)
+            await handle(packet)
+
+        receiver._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
 
     def _intercept_remb(self, receiver: RTCRtpReceiver) -> None:
         """Cap the REMBs aiortc's receiver sends the publisher (from its estimate of the

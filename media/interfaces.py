@@ -8,7 +8,7 @@ subscription sends back towards the publisher. Neither module imports the other.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .fastpath import SourcePacket
 from .ids import PublicationId
@@ -54,3 +54,11 @@ class Sink(Protocol):
     def restart(self) -> None:
         """The source changed (a re-publish on a new connection, a new SSRC): continue
         the outgoing stream from what was sent last."""
+
+
+@runtime_checkable
+class SenderReportSink(Protocol):
+    """A Sink that also wants the publisher's RTCP sender reports (the recorder's clock)."""
+
+    def sender_report(self, ssrc: int, ntp: int, rtp_timestamp: int, now: float) -> None:
+        """A sender report for `ssrc`: 64-bit NTP time and the RTP timestamp it maps to."""

@@ -83,6 +83,7 @@ class RoomMedia:
         self.downlinks: dict[DownlinkId, Downlink] = {}
         self._ids = itertools.count(1)
         self._budgets: dict[Identity, VideoBudget] = {}  # audio-only fallback, per subscriber
+        self.feed_opened: list[Callable[[Feed], None]] = []  # e.g. the recorder's hook
 
     # --- publishing -------------------------------------------------------------------
 
@@ -111,11 +112,15 @@ class RoomMedia:
             kind = Kind(transceiver.kind)
             publication_id = PublicationId(f"{identity}:{kind}")
             feed = self.feeds.get(publication_id)
+            opened = feed is None
             if feed is None:
                 feed = Feed(publication_id, identity, kind, self.counters, self.clock)
                 self.feeds[publication_id] = feed
             feed.attach(transceiver.receiver)
             feed.restart_sinks()
+            if opened:
+                for observe in self.feed_opened:
+                    observe(feed)
         for publication_id in [p for p in self.feeds if p.startswith(f"{identity}:")]:
             if Kind(publication_id.rsplit(":", 1)[1]) not in kinds:
                 self._drop_feed(publication_id)

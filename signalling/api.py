@@ -18,7 +18,7 @@ from .errors import SignalCode, SignalError
 from .inbound import MAX_DEPTH, too_deep
 from .keys import NODE
 from .protocol import WireId
-from .tokens import MAX_TTL_S, DisplayName, TokenGrants, mint
+from .tokens import MAX_TTL_S, Consent, DisplayName, TokenGrants, mint
 from .wire import room_info
 
 M = TypeVar("M", bound=BaseModel)
@@ -41,6 +41,7 @@ class CreateToken(BaseModel):
     role: Role
     grants: TokenGrants | None = None
     ttl_s: int | None = Field(None, ge=10, le=MAX_TTL_S)
+    consent: Consent | None = None  # a learner's guardian consent (docs/privacy.md)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -160,7 +161,7 @@ async def create_token(request: web.Request) -> web.Response:
     ttl = body.ttl_s or node.settings.token_ttl_s
     token = mint(
         node.secret, room=body.room, identity=body.identity, role=body.role,
-        name=body.name, grants=body.grants, ttl_s=ttl,
+        name=body.name, grants=body.grants, ttl_s=ttl, consent=body.consent,
     )
     base = node.settings.base_url()
     return web.json_response(

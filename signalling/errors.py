@@ -25,6 +25,7 @@ class SignalCode(StrEnum):
     REPLACED = "replaced"
     NODE_OVERLOADED = "node_overloaded"
     INTERNAL = "internal"
+    RECORDING_REFUSED = "recording_refused"
 
 
 class SignalError(CodedError):

@@ -7,7 +7,7 @@ make the media agree (`reconcile`), then tell the participants.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -20,6 +20,7 @@ from qos.live import ParticipantQuality, QualityReport
 
 from . import protocol as p
 from .connection import Connection
+from .errors import SignalCode, SignalError
 from .stats import downlink_counters, uplink_counters
 from .tokens import TokenClaims
 from .wire import event_message, event_subject, participant_info, publication_info, room_info
@@ -37,6 +38,9 @@ class RoomHub:
         self.quality: dict[Identity, ParticipantQuality] = {}
         self.quality_reports: dict[Identity, QualityReport] = {}
         self._video_paused: dict[DownlinkId, bool] = {}  # as last told the subscriber
+        self.on_join: list[Callable[[TokenClaims], None]] = []  # e.g. the recorder's
+        self.on_leave: list[Callable[[Identity], None]] = []
+        self.on_record: Callable[[Identity, bool], Awaitable[None]] | None = None
 
     @property
     def id(self) -> RoomId:
@@ -69,6 +73,8 @@ class RoomHub:
                 )
             )
             self._broadcast(events)
+            for observe in self.on_join:
+                observe(claims)
             await self._reconcile()
         log.info(
             "participant_resumed" if resumed else "participant_joined",
@@ -111,6 +117,13 @@ class RoomHub:
             events = self.room.set_muted(identity, kind, muted)
             self.media.set_muted(PublicationId(f"{identity}:{kind}"), muted)
             self._broadcast(events)
+
+    async def record(self, identity: Identity, active: bool) -> None:
+        """A participant asks to start or stop recording the room (the recorder decides)."""
+        self.room.get(identity)
+        if self.on_record is None:
+            raise SignalError(SignalCode.RECORDING_REFUSED, "this node does not record")
+        await self.on_record(identity, active)
 
     async def leave(self, conn: Connection, reason: LeaveReason) -> None:
         """The participant of `conn` left (or, if `DISCONNECTED`, lost its connection: its
@@ -199,6 +212,8 @@ class RoomHub:
         self.quality.pop(identity, None)
         self.quality_reports.pop(identity, None)
         events = self.room.leave(identity, reason, self.clock())
+        for observe in self.on_leave:
+            observe(identity)
         await self.media.remove_participant(identity)
         self._broadcast(events)
         await self._reconcile()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -59,6 +59,8 @@ class Node:
         ))
         self._cpu_at: tuple[float, float] | None = None  # (clock, process CPU seconds)
         self.shedding = LoadShedding(settings.shed_step_s)
+        self.room_opened: list[Callable[[RoomHub], None]] = []  # e.g. the recorder's
+        self.room_closing: list[Callable[[RoomHub], Awaitable[None]]] = []
 
     def create_room(self, room_id: RoomId, max_participants: int | None = None) -> RoomHub:
         """A new room; SignalError `room_exists` if the node has one by that id,
@@ -78,6 +80,8 @@ class Node:
         media = RoomMedia(room_id, self.peer_config, self.counters, self.clock, self.loop_lag)
         hub = RoomHub(room, media, self.clock)
         self.hubs[room_id] = hub
+        for observe in self.room_opened:
+            observe(hub)
         log.info("room_created", room=room_id, max_participants=room.max_participants)
         return hub
 
@@ -104,6 +108,8 @@ class Node:
         hub = self.hubs.pop(room_id, None)
         if hub is None:
             return False
+        for closing in self.room_closing:
+            await closing(hub)
         await hub.close(reason)
         return True
 

@@ -132,11 +132,21 @@ class Ping(_Message):
     id: RequestId
 
 
+class Record(_Message):
+    """The tutor starts (`active`) or stops recording the room (the room's policy applies)."""
+
+    type: Literal["record"] = "record"
+    id: RequestId
+    active: bool
+
+
 ClientMessage = Annotated[
-    Join | Publish | Unpublish | Answer | Mute | Leave | Ping, Field(discriminator="type")
+    Join | Publish | Unpublish | Answer | Mute | Leave | Ping | Record,
+    Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = frozenset(["join", "publish", "unpublish", "answer", "mute", "leave", "ping"])
+CLIENT_TYPES = frozenset(
+    ["join", "publish", "unpublish", "answer", "mute", "leave", "ping", "record"])
 
 
 # --- node -> client: replies -------------------------------------------------------------
@@ -250,6 +260,19 @@ class VideoPaused(_Message):
     reason: Literal["bandwidth"] = "bandwidth"
 
 
+class RecordingStarted(_Message):
+    """To everyone in the room: the room is being recorded (sent again when `recorded`
+    changes). `recorded`: the participants (identities) whose tracks are kept; anyone else
+    is not recorded (a learner without a guardian's consent, for one)."""
+
+    type: Literal["recording_started"] = "recording_started"
+    recorded: list[str] = []
+
+
+class RecordingStopped(_Message):
+    type: Literal["recording_stopped"] = "recording_stopped"
+
+
 class Closing(_Message):
     """The node is about to close this socket (room closed, replaced, shutdown)."""
 
@@ -260,7 +283,8 @@ class Closing(_Message):
 ServerMessage = Annotated[
     Joined | Published | Ok | Error | Offer | DownlinkClosed | ParticipantJoined
     | ParticipantLeft | ParticipantReconnecting | ParticipantResumed | TrackPublished
-    | TrackUnpublished | TrackMuted | ConnectionQuality | VideoPaused | Closing,
+    | TrackUnpublished | TrackMuted | ConnectionQuality | VideoPaused | Closing
+    | RecordingStarted | RecordingStopped,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from recorder.config import RecorderSettings
+
 
 def _split(value: object) -> object:
     if isinstance(value, str):
@@ -76,6 +78,8 @@ class Settings(BaseSettings):
     uvloop: bool = Field(default=False, description="Run the node's event loop on uvloop "
                          "(measured in docs/performance.md)")
     dev: bool = False
+    recording: RecorderSettings = Field(  # LIVEROOM_RECORDING_* (recorder/config.py)
+        default_factory=RecorderSettings)
 
     @field_validator("ice_host_addresses", "ice_servers", mode="before")
     @classmethod

@@ -48,6 +48,13 @@ class TokenGrants(BaseModel):
     subscribe: StrictBool
 
 
+class Consent(BaseModel):
+    """Consents the token carries; for a learner, given by a guardian (docs/privacy.md)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    recording: bool = False
+
+
 class TokenClaims(BaseModel):
     """What a join token says. `sub` is the participant's identity (a pseudonym)."""
 
@@ -60,6 +67,7 @@ class TokenClaims(BaseModel):
     exp: StrictInt
     iat: StrictInt
     typ: Literal["join", "resume"] = "join"
+    consent: Consent | None = None  # absent: no consent to anything
 
 
 def default_grants(role: Role) -> TokenGrants:
@@ -78,6 +86,7 @@ def mint(
     ttl_s: int = 3600,
     now: float | None = None,
     typ: Literal["join", "resume"] = "join",
+    consent: Consent | None = None,
 ) -> str:
     """A signed token; ValueError (pydantic's ValidationError) if a claim breaks the rules."""
     if ttl_s > MAX_TTL_S:
@@ -92,15 +101,17 @@ def mint(
         exp=issued + ttl_s,
         iat=issued,
         typ=typ,
+        consent=consent,
     )
-    return jwt.encode({**claims.model_dump(mode="json"), "iss": ISSUER}, secret, ALGORITHM)
+    payload = claims.model_dump(mode="json", exclude_none=True)
+    return jwt.encode({**payload, "iss": ISSUER}, secret, ALGORITHM)
 
 
 def resume_token(secret: str, claims: TokenClaims, ttl_s: int) -> str:
     """A token that gives the same seat back after a reconnect or a node restart."""
     return mint(
         secret, room=claims.room, identity=claims.sub, role=claims.role, name=claims.name,
-        grants=claims.grants, ttl_s=min(ttl_s, MAX_TTL_S), typ="resume",
+        grants=claims.grants, ttl_s=min(ttl_s, MAX_TTL_S), typ="resume", consent=claims.consent,
     )
 
 

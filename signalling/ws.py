@@ -116,6 +116,9 @@ class Session:
             case p.Mute(id=rid, kind=kind, muted=muted):
                 await self.hub.mute(identity, kind, muted)
                 self.conn.send(p.Ok(id=rid))
+            case p.Record(id=rid, active=active):
+                await self.hub.record(identity, active)
+                self.conn.send(p.Ok(id=rid))
             case p.Ping(id=rid):
                 self.conn.send(p.Ok(id=rid))
             case p.Leave(id=rid):

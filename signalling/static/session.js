@@ -265,7 +265,7 @@ export class Session extends EventTarget {
         break;
       case 'recording_started':
       case 'recording_stopped':
-        this.#setRecording(message.type === 'recording_started');
+        this.#setRecording(message.type === 'recording_started', message.recorded);
         break;
       case 'error':
         console.warn('node error', message.code, message.message);
@@ -299,7 +299,13 @@ export class Session extends EventTarget {
     this.view.presence(participant);
   }
 
-  #setRecording(recording) {
+  #setRecording(recording, recorded) {
+    if (recording && Array.isArray(recorded)) {
+      // say in words whether this participant's own camera and microphone are kept
+      byId('recording-text').textContent = recorded.includes(this.me)
+        ? 'This session is being recorded, including your camera and microphone.'
+        : 'This session is being recorded. You are not being recorded.';
+    }
     if (this.recording === recording) return;
     this.recording = recording;
     this.view.recording(recording);

@@ -215,7 +215,11 @@ async def test_presence_and_recording_events_update_the_page_and_unknown_ones_ar
         await expect(banner).to_be_visible()
         await expect(banner).to_contain_text("This session is being recorded.")
         await expect(announcements).to_contain_text("Recording started.")
-        connection.send(NodeEvent(type="recording_stopped"))  # type: ignore[arg-type]
+        connection.send(p.RecordingStarted(recorded=["sam"]))  # Maya has no consent
+        await expect(banner).to_contain_text("You are not being recorded.")
+        connection.send(p.RecordingStarted(recorded=["maya", "sam"]))
+        await expect(banner).to_contain_text("including your camera and microphone")
+        connection.send(p.RecordingStopped())
         await expect(banner).to_be_hidden()
         await expect(announcements).to_contain_text("Recording stopped.")
 

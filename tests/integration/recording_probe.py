@@ -1,0 +1,95 @@
+"""Reading a node's recordings back in tests: decrypt with the node's KEK, decode the
+finalized files, and measure them with the probe (beep and flash on the file timeline)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+
+from qos.probe import ProbeAnalyzer
+from recorder.recorder import Recorder
+from recorder.sealing import LocalKek
+
+
+def recorder_of(data_dir: Path) -> Recorder:
+    return Recorder(data_dir / "recordings", LocalKek.in_data_dir(data_dir / "recording-kek"))
+
+
+@dataclass
+class TrackFigures:
+    frames: int
+    first_s: float
+    last_s: float
+    pts: list[float]
+    decoded: list[tuple[float, Any]]
+
+    @property
+    def duration_s(self) -> float:
+        return self.last_s - self.first_s
+
+
+def decode(data: bytes) -> TrackFigures:
+    """Every frame of a one-track WebM with its time (s, session time)."""
+    decoded: list[tuple[float, Any]] = []
+    pts: list[float] = []
+    with av.open(io.BytesIO(data), "r") as container:
+        stream = container.streams[0]
+        for packet in container.demux(stream):
+            if not packet.size or packet.pts is None:
+                continue
+            pts.append(float(packet.pts * packet.time_base))
+            for frame in packet.decode():
+                assert isinstance(frame, av.VideoFrame | av.AudioFrame)
+                assert frame.pts is not None and frame.time_base is not None
+                decoded.append((float(frame.pts * frame.time_base), frame))
+    assert decoded, "no frame decodes"
+    return TrackFigures(len(decoded), pts[0], pts[-1], pts, decoded)
+
+
+def av_offsets(audio: TrackFigures, video: TrackFigures) -> list[float]:
+    """Flash onset - beep onset (ms) for each flash, measured on the files' timelines."""
+    analyzer = ProbeAnalyzer()
+    for t, frame in video.decoded:
+        analyzer.on_video_frame(frame, t * 1000.0)
+    for t, frame in audio.decoded:
+        analyzer.on_audio_frame(frame, t * 1000.0)
+    return analyzer.av_offsets()
+
+
+def segment_pts(recorder: Recorder, session: str, track: str) -> list[float]:
+    """The pts (s) of every packet of every sealed segment of a track, in order."""
+    files = recorder.open(session)
+    try:
+        out: list[float] = []
+        for part in files.segments(track):
+            if part:
+                with av.open(io.BytesIO(part), "r") as c:
+                    out += [float(p.pts * p.time_base) for p in c.demux(c.streams[0])
+                            if p.size and p.pts is not None]
+        return out
+    finally:
+        files.close()
+
+
+def plaintext_media(folder: Path) -> list[Path]:
+    """Files under `folder` that are readable WebM (EBML magic) or still-open segments."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as f:
+                if f.read(4) == b"\x1a\x45\xdf\xa3" or path.name.endswith(".open"):
+                    found.append(path)
+    return found
+
+
+def files_named(folder: Path, pattern: str) -> list[Path]:
+    return list(folder.rglob(pattern))
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
