@@ -112,6 +112,13 @@ export class RoomView {
     }
   }
 
+  /** Say in words whether this participant's own camera and microphone are kept. */
+  recordingScope(includesMe) {
+    byId('recording-text').textContent = includesMe
+      ? 'This session is being recorded, including your camera and microphone.'
+      : 'This session is being recorded. You are not being recorded.';
+  }
+
   recording(recording) {
     byId('recording-banner').hidden = !recording;
     this.announcer.say(recording

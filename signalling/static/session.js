@@ -301,10 +301,7 @@ export class Session extends EventTarget {
 
   #setRecording(recording, recorded) {
     if (recording && Array.isArray(recorded)) {
-      // say in words whether this participant's own camera and microphone are kept
-      byId('recording-text').textContent = recorded.includes(this.me)
-        ? 'This session is being recorded, including your camera and microphone.'
-        : 'This session is being recorded. You are not being recorded.';
+      this.view.recordingScope(recorded.includes(this.roster.me));
     }
     if (this.recording === recording) return;
     this.recording = recording;
