@@ -30,6 +30,9 @@ def node_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = dict(
         host="127.0.0.1", port=free_port(), data_dir=tmp_path, token_secret=SECRET,
         api_key=API_KEY, ice_host_addresses=["127.0.0.1"], room_empty_grace_s=30.0,
+        # the test process hosts the node and its clients: its CPU and loop lag are not a
+        # node's, so admission control is off unless a test is about it
+        admission_max_loop_lag_s=0.0, admission_max_cpu_cores=0.0,
     )
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
