@@ -100,9 +100,10 @@ class Feed:
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Take packets from this receiver from now on (a new publisher connection)."""
-        self.receiver = receiver
+        self.receiver = receiver  # the replaced one's late packets are dropped (on_packet)
         self.source_ssrc = None
         self.last_packet_at = None
+        self._throttle = KeyframeThrottle(0.5)  # the new source is asked for one at once
         receiver._RTCRtpReceiver__jitter_buffer = PacketTap(self, receiver)  # type: ignore[attr-defined]
         if self.nacks is not None:
             receiver._RTCRtpReceiver__nack_generator = None  # type: ignore[attr-defined]
