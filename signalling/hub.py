@@ -116,9 +116,12 @@ class RoomHub:
             self.media.set_muted(PublicationId(f"{identity}:{kind}"), muted)
             self._broadcast(events)
 
-    async def leave(self, conn: Connection, reason: LeaveReason) -> None:
+    async def leave(
+        self, conn: Connection, reason: LeaveReason, *, unload: bool = False
+    ) -> None:
         """The participant of `conn` left (or, if `DISCONNECTED`, lost its connection: its
-        seat is held as reconnecting). No-op if a newer connection holds the seat."""
+        seat is held as reconnecting; `unload`: its page went away, the seat is held
+        briefly). No-op if a newer connection holds the seat."""
         identity = conn.identity
         if identity is None:
             return
@@ -126,6 +129,10 @@ class RoomHub:
             if self.connections.get(Identity(identity)) is not conn:
                 return
             del self.connections[Identity(identity)]
+            if unload:
+                self._broadcast(self.room.mark_unloaded(Identity(identity), self.clock()))
+                log.info("participant_unloaded", room=self.id, participant=identity)
+                return
             if reason is LeaveReason.DISCONNECTED:
                 self._broadcast(self.room.mark_reconnecting(Identity(identity), self.clock()))
                 log.info("participant_reconnecting", room=self.id, participant=identity)
@@ -152,7 +159,9 @@ class RoomHub:
                 old = self.connections.pop(identity, None)
                 if old is not None:
                     old.close(CLOSE_GOING_AWAY, "reconnect grace period expired")
-                await self._remove(identity, LeaveReason.DISCONNECTED)
+                unloaded = self.room.get(identity).unloaded  # its page closed: it left
+                await self._remove(
+                    identity, LeaveReason.LEFT if unloaded else LeaveReason.DISCONNECTED)
 
     async def update_quality(self, now: float) -> list[QualityReport]:
         """Score every participant's connection; tell the room about changes."""
