@@ -37,6 +37,7 @@ from .downlinks import RemoteDownlink, record_packets
 from .errors import ClientError
 from .network import NetworkModel
 from .reception import install as install_reception
+from .sockets import close_quickly, first_to_connect
 from .uplink import add_track, close_keeping_tracks
 
 __all__ = ["FINAL_CLOSE_CODES", "FINAL_ERRORS", "Client"]
@@ -47,7 +48,6 @@ M = TypeVar("M", bound=p.ServerMessage)
 # The node closed us on purpose (replaced, room closed, refused): do not reconnect.
 FINAL_CLOSE_CODES = frozenset([1000, 4000, 4001, 4003, 4004, 4009, 4409, 4410])
 FINAL_ERRORS = frozenset(["bad_token", "token_expired", "wrong_room", "room_full"])
-ABANDON_CLOSE_S = 1.0  # an abandoned socket's close waits this long for the reply
 
 
 class Client:
@@ -112,33 +112,11 @@ class Client:
         return await self._session.ws_connect(self.ws_url, max_msg_size=1 << 22)
 
     async def _redial(self) -> None:
-        """Connect for a reconnect: a dial that neither connects nor fails (its SYN went
-        into a dead link, which the kernel retries only after 1, 2, 4 s) gets a fresh one
-        beside it every `policy.redial_after` s, so the first SYN after the link returns
-        connects; the first dial to connect wins. A dial that fails (no route, refused)
-        ends the attempt. Bounded by the caller's attempt timeout."""
+        """Connect for a reconnect (`sockets.first_to_connect`), bounded by the caller."""
         assert self.policy is not None
-        dials: list[asyncio.Task[aiohttp.ClientWebSocketResponse]] = []
-        try:
-            while True:
-                dials.append(asyncio.ensure_future(self._dial()))
-                done, _ = await asyncio.wait(dials, timeout=self.policy.redial_after,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                for dial in done:
-                    dials.remove(dial)
-                    self._ws = dial.result()  # raises the dial's error: the attempt failed
-                    self._reader = asyncio.ensure_future(self._read(self._ws))
-                    return
-        finally:
-            for dial in dials:
-                dial.cancel()
-                dial.add_done_callback(self._close_late_dial)
-
-    def _close_late_dial(self, dial: asyncio.Task[aiohttp.ClientWebSocketResponse]) -> None:
-        if not dial.cancelled() and dial.exception() is None:
-            task = asyncio.ensure_future(_close_quickly(dial.result()))
-            self._abandoned.add(task)
-            task.add_done_callback(self._abandoned.discard)
+        self._ws = await first_to_connect(self._dial, self.policy.redial_after,
+                                          self._abandon_task)
+        self._reader = asyncio.ensure_future(self._read(self._ws))
 
     async def join(self) -> p.Joined:
         if self._ws is None:
@@ -388,25 +366,22 @@ class Client:
         closing: list[Any] = [downlink.pc.close() for downlink in self.downlinks.values()]
         self.downlinks.clear()
         if old_ws is not None:
-            closing.append(_close_quickly(old_ws))
+            closing.append(close_quickly(old_ws))
         if self.uplink is not None:
             for sender in self.uplink.getSenders():
                 sender.replaceTrack(None)  # now: the next uplink sends these tracks
             closing.append(self.uplink.close())
             self.uplink = None
         for coro in closing:
-            task = asyncio.ensure_future(coro)
-            self._abandoned.add(task)
-            task.add_done_callback(self._abandoned.discard)
+            self._abandon_task(coro)
+
+    def _abandon_task(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
 
     async def _close_downlink(self, downlink_id: str) -> None:
         downlink = self.downlinks.pop(downlink_id, None)
         if downlink is not None:
             await downlink.pc.close()
 
-
-async def _close_quickly(ws: aiohttp.ClientWebSocketResponse) -> None:
-    """Close a socket; if the node does not answer within a second, drop the connection."""
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(ABANDON_CLOSE_S):
-            await ws.close()
