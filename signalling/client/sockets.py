@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,7 +20,16 @@ Socket = aiohttp.ClientWebSocketResponse
 
 
 async def close_quickly(ws: Socket) -> None:
-    """Close a socket; if the node does not answer within a second, drop the connection."""
+    """Close a socket; if the node does not answer within a second, drop the connection.
+
+    Dropped for good: the socket lingers 0 s, so its close discards what is still unsent
+    (a reset) instead of retransmitting it into a dead link for minutes, which keeps the
+    neighbour (ARP) entry probing and can fail the next connect with EHOSTUNREACH just
+    after the link returns."""
+    sock = ws.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with contextlib.suppress(Exception):
         async with asyncio.timeout(ABANDON_CLOSE_S):
             await ws.close()
