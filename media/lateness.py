@@ -27,7 +27,7 @@ class LateBurst:
     """
 
     def __init__(
-        self, clock_rate: int, quiet_s: float = 1.0, late_s: float = 1.0, window_s: float = 2.0
+        self, clock_rate: int, quiet_s: float = 1.0, late_s: float = 1.0, window_s: float = 1.0
     ) -> None:
         self.clock_rate = clock_rate
         self.quiet_s, self.late_s, self.window_s = quiet_s, late_s, window_s
