@@ -27,9 +27,10 @@ from .aiortc_compat import drive
 from .bandwidth import BitrateCap, Remb
 from .counters import ForwardingCounters
 from .fastpath import SourcePacket, ntp_now
-from .ids import Identity, Kind, PublicationId
+from .ids import CLOCK_RATE, Identity, Kind, PublicationId
 from .interfaces import SenderReportSink, Sink
 from .keyframes import KeyframeThrottle
+from .lateness import LateBurst
 from .nacks import NackList
 from .rtp import vp8_starts_keyframe
 
@@ -83,6 +84,7 @@ class Feed:
         self.muted = False
         self.last_packet_at: float | None = None
         self._throttle = KeyframeThrottle(0.5)
+        self._late = LateBurst(CLOCK_RATE[kind])  # a link that came back flushes old packets
         self._counters = counters
         self._kind_counters = counters.by_kind[kind]
         self._clock = clock
@@ -101,9 +103,11 @@ class Feed:
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
         """Take packets from this receiver from now on (a new publisher connection)."""
-        self.receiver = receiver
+        self.receiver = receiver  # the replaced one's late packets are dropped (on_packet)
         self.source_ssrc = None
         self.last_packet_at = None
+        self._throttle = KeyframeThrottle(0.5)  # the new source is asked for one at once
+        self._late = LateBurst(CLOCK_RATE[self.kind])
         receiver._RTCRtpReceiver__jitter_buffer = PacketTap(self, receiver)  # type: ignore[attr-defined]
         if self.nacks is not None:
             receiver._RTCRtpReceiver__nack_generator = None  # type: ignore[attr-defined]
@@ -218,6 +222,8 @@ class Feed:
         if receiver is not self.receiver:
             return
         now = self._clock()
+        if self._late.late(packet.timestamp, now):
+            return  # queued while the publisher's link was down: seconds old (lateness.py)
         self.source_ssrc = packet.ssrc
         self.last_packet_at = now
         counters = self._kind_counters

@@ -41,6 +41,7 @@ class Participant:
     publications: dict[Kind, Publication] = field(default_factory=dict)
     presence: Presence = Presence.ACTIVE
     reconnecting_since: float | None = None
+    unloaded: bool = False  # its page went away (closed or reloading): held only briefly
 
 
 # Domain events: what the others in the room are told.
@@ -98,11 +99,13 @@ class Room:
         empty_grace: float,
         now: float,
         reconnect_grace: float = 60.0,
+        unload_grace: float = 5.0,
     ) -> None:
         self.id = room_id
         self.max_participants = max_participants
         self.empty_grace = empty_grace
         self.reconnect_grace = reconnect_grace
+        self.unload_grace = unload_grace
         self.created_at = now
         self.closed = False
         self.participants: dict[Identity, Participant] = {}
@@ -159,14 +162,28 @@ class Room:
             return []
         participant.presence = Presence.ACTIVE
         participant.reconnecting_since = None
+        participant.unloaded = False
         return [ParticipantResumed(identity)]
 
+    def mark_unloaded(self, identity: Identity, now: float) -> list[RoomEvent]:
+        """The participant's page went away (`leave {unload}`): a closed tab or a reload,
+        which it cannot tell apart. Hold the seat for `unload_grace` only: a reload takes
+        it back at once, a closed tab is freed as left."""
+        participant = self.participants.get(identity)
+        if participant is None:
+            return []
+        events = self.mark_reconnecting(identity, now)
+        participant.reconnecting_since = now
+        participant.unloaded = True
+        return events
+
     def expired_seats(self, now: float) -> list[Identity]:
-        """Participants whose reconnect grace period has run out."""
+        """Participants whose reconnect (or unload) grace period has run out."""
         return [
             p.identity for p in self.participants.values()
             if p.reconnecting_since is not None
-            and now - p.reconnecting_since >= self.reconnect_grace
+            and now - p.reconnecting_since
+            >= (self.unload_grace if p.unloaded else self.reconnect_grace)
         ]
 
     def leave(self, identity: Identity, reason: LeaveReason, now: float) -> list[RoomEvent]:

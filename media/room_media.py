@@ -31,6 +31,8 @@ from .udp import prioritise_reads
 
 log = structlog.get_logger(__name__)
 
+QUIET_S = 1.0  # a Feed without a packet for this long is not judged by the fallback
+
 
 @dataclass
 class Downlink:
@@ -184,7 +186,10 @@ class RoomMedia:
             if track is None or track.fallback is None or feed is None:
                 continue
             feeds[track] = feed
-            rate = 0.0 if feed.muted else feed.video_bps
+            # a quiet source (its publisher's link is down) says nothing of this link: its
+            # last rate and the subscriber's last estimate are stale
+            quiet = feed.last_packet_at is None or now - feed.last_packet_at > QUIET_S
+            rate = 0.0 if feed.muted or quiet else feed.video_bps
             by_subscriber.setdefault(downlink.subscriber, []).append(
                 StreamView(track, is_tutor(downlink.publisher), rate, track.fallback))
         for subscriber, streams in by_subscriber.items():

@@ -125,9 +125,12 @@ class RoomHub:
             raise SignalError(SignalCode.RECORDING_REFUSED, "this node does not record")
         await self.on_record(identity, active)
 
-    async def leave(self, conn: Connection, reason: LeaveReason) -> None:
+    async def leave(
+        self, conn: Connection, reason: LeaveReason, *, unload: bool = False
+    ) -> None:
         """The participant of `conn` left (or, if `DISCONNECTED`, lost its connection: its
-        seat is held as reconnecting). No-op if a newer connection holds the seat."""
+        seat is held as reconnecting; `unload`: its page went away, the seat is held
+        briefly). No-op if a newer connection holds the seat."""
         identity = conn.identity
         if identity is None:
             return
@@ -135,6 +138,10 @@ class RoomHub:
             if self.connections.get(Identity(identity)) is not conn:
                 return
             del self.connections[Identity(identity)]
+            if unload:
+                self._broadcast(self.room.mark_unloaded(Identity(identity), self.clock()))
+                log.info("participant_unloaded", room=self.id, participant=identity)
+                return
             if reason is LeaveReason.DISCONNECTED:
                 self._broadcast(self.room.mark_reconnecting(Identity(identity), self.clock()))
                 log.info("participant_reconnecting", room=self.id, participant=identity)
@@ -164,7 +171,9 @@ class RoomHub:
                 old = self.connections.pop(identity, None)
                 if old is not None:
                     old.close(p.CloseCode.GOING_AWAY, "reconnect grace period expired")
-                await self._remove(identity, LeaveReason.DISCONNECTED)
+                unloaded = self.room.get(identity).unloaded  # its page closed: it left
+                await self._remove(
+                    identity, LeaveReason.LEFT if unloaded else LeaveReason.DISCONNECTED)
 
     async def update_quality(self, now: float) -> list[QualityReport]:
         """Score every participant's connection; tell the room about changes."""

@@ -125,6 +125,7 @@ class Mute(_Message):
 class Leave(_Message):
     type: Literal["leave"] = "leave"
     id: RequestId
+    unload: bool = False  # the page is going away (closed tab or reload): hold the seat briefly
 
 
 class Ping(_Message):

@@ -121,9 +121,9 @@ class Session:
                 self.conn.send(p.Ok(id=rid))
             case p.Ping(id=rid):
                 self.conn.send(p.Ok(id=rid))
-            case p.Leave(id=rid):
+            case p.Leave(id=rid, unload=unload):
                 self.conn.send(p.Ok(id=rid))
-                await self.hub.leave(self.conn, LeaveReason.LEFT)
+                await self.hub.leave(self.conn, LeaveReason.LEFT, unload=unload)
                 self.conn.close(C.NORMAL, "left")
 
     async def join(self, message: p.Join) -> None:

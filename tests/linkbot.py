@@ -147,7 +147,9 @@ async def main() -> None:
                     case "exit":
                         break
             except Exception as exc:  # told to the test, which decides
-                say("error", message=f"{type(exc).__name__}: {exc}")
+                os_error = getattr(exc, "os_error", None)  # aiohttp's connect errors
+                say("error", message=f"{type(exc).__name__}: {exc}",
+                    errno=getattr(os_error, "errno", None))
     finally:
         for task in bot.tasks:
             task.cancel()

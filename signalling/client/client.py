@@ -37,6 +37,7 @@ from .downlinks import RemoteDownlink, record_packets
 from .errors import ClientError
 from .network import NetworkModel
 from .reception import install as install_reception
+from .sockets import close_quickly, first_to_connect
 from .uplink import add_track, close_keeping_tracks
 
 __all__ = ["FINAL_CLOSE_CODES", "FINAL_ERRORS", "Client"]
@@ -45,7 +46,12 @@ M = TypeVar("M", bound=p.ServerMessage)
 
 
 # The node closed us on purpose (replaced, room closed, refused): do not reconnect.
-FINAL_CLOSE_CODES = frozenset([1000, 4000, 4001, 4003, 4004, 4009, 4409, 4410])
+C = p.CloseCode
+FINAL_CLOSE_CODES = frozenset([
+    C.NORMAL, C.PROTOCOL, C.AUTH, C.FORBIDDEN, C.NOT_FOUND, C.ROOM_FULL, C.REPLACED,
+    C.ROOM_CLOSED,
+])
+"""Closes after which rejoining cannot help (others, 4010 or 4029 included, reconnect)."""
 FINAL_ERRORS = frozenset(["bad_token", "token_expired", "wrong_room", "room_full"])
 
 
@@ -90,6 +96,7 @@ class Client:
         self._published: list[MediaStreamTrack] = []
         self._reconnecting: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._abandoned: set[asyncio.Task[Any]] = set()  # old connections being closed
 
     @property
     def identity(self) -> str:
@@ -99,11 +106,21 @@ class Client:
     # --- requests ------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        self._ws = await self._dial()
+        self._reader = asyncio.ensure_future(self._read(self._ws))
+
+    async def _dial(self) -> aiohttp.ClientWebSocketResponse:
         if self.impairment is not None and self.impairment.outage():
             raise ConnectionError("network is down (impairment outage)")
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        self._ws = await self._session.ws_connect(self.ws_url, max_msg_size=1 << 22)
+        return await self._session.ws_connect(self.ws_url, max_msg_size=1 << 22)
+
+    async def _redial(self) -> None:
+        """Connect for a reconnect (`sockets.first_to_connect`), bounded by the caller."""
+        assert self.policy is not None
+        self._ws = await first_to_connect(self._dial, self.policy.redial_after,
+                                          self._abandon_task)
         self._reader = asyncio.ensure_future(self._read(self._ws))
 
     async def join(self) -> p.Joined:
@@ -129,7 +146,7 @@ class Client:
         finally:
             self._pending.pop(rid, None)
         if isinstance(reply, p.Error):
-            raise ClientError(reply.code, reply.message)
+            raise ClientError(reply.code, reply.message, reply.retry_after_s)
         return reply
 
     async def send_raw(self, data: str) -> None:
@@ -181,6 +198,7 @@ class Client:
             await downlink.pc.close()
         if self.uplink is not None:
             await self.uplink.close()
+        await asyncio.gather(*self._abandoned, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
 
@@ -222,13 +240,18 @@ class Client:
                 elif isinstance(message, p.DownlinkClosed):
                     self._spawn(self._close_downlink(message.downlink))
             self._changed.set()
+        if ws is not self._ws:
+            return  # an abandoned socket (a reconnect already failed its requests)
         self.close_code = ws.close_code
+        self._fail_pending(f"socket closed ({self.close_code})")
+        self._changed.set()
+        if self.close_code not in FINAL_CLOSE_CODES:
+            self._start_reconnect("socket_closed")
+
+    def _fail_pending(self, why: str) -> None:
         for future in self._pending.values():
             if not future.done():
-                future.set_exception(ConnectionError(f"socket closed ({self.close_code})"))
-        self._changed.set()
-        if ws is self._ws and self.close_code not in FINAL_CLOSE_CODES:
-            self._start_reconnect("socket_closed")
+                future.set_exception(ConnectionError(why))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -292,7 +315,8 @@ class Client:
         assert self.policy is not None
         while not self._closing:
             await asyncio.sleep(0.1)
-            if self._reconnecting is None and self.policy.stalled(
+            idle = self._reconnecting is None or self._reconnecting.done()
+            if idle and not self.gave_up and self.policy.stalled(
                 self._last_media_at, time.monotonic()
             ):
                 self._start_reconnect("media_stalled")
@@ -311,25 +335,20 @@ class Client:
         assert self.policy is not None
         attempt.mark(RECONNECT_STARTED, time.monotonic())
         self._last_media_at = None
-        old_ws, self._ws = self._ws, None
-        if old_ws is not None:
-            await old_ws.close()
-        for downlink in list(self.downlinks.values()):
-            await downlink.pc.close()
-        self.downlinks.clear()
-        if self.uplink is not None:
-            await close_keeping_tracks(self.uplink)
-            self.uplink = None
+        self._abandon_connections()
         deadline = time.monotonic() + self.policy.give_up_after
         while time.monotonic() < deadline and not self._closing:
             attempt.attempts += 1
             try:
                 async with asyncio.timeout(self.policy.attempt_timeout):
-                    await self.connect()
+                    await self._redial()
                     await self.join()
                 attempt.mark(SIGNALLING_RESUMED, time.monotonic())
                 if self._published:
                     await self.publish(self._published)
+                    # the new uplink gets RTCP within the stall time: if it does not, the
+                    # watch starts the next reconnect (none came if this stays None)
+                    self._last_media_at = time.monotonic()
                 self._changed.set()
                 return
             except ClientError as exc:
@@ -337,15 +356,37 @@ class Client:
                     break
             except (ConnectionError, OSError, TimeoutError, aiohttp.ClientError):
                 pass
-            if self._ws is not None:
-                await self._ws.close()
-                self._ws = None
+            self._abandon_connections()
             await asyncio.sleep(self.policy.delay(attempt.attempts, self._rng))
         attempt.mark(GAVE_UP, time.monotonic())
         self.gave_up = True
         self._changed.set()
 
+    def _abandon_connections(self) -> None:
+        """Drop the socket and peer connections at once, without waiting on the peer
+        (over a dead link a graceful WebSocket close waits for a reply that does not
+        come): they are closed in the background, the local tracks kept."""
+        old_ws, self._ws = self._ws, None
+        self._fail_pending("connection abandoned for a reconnect")
+        closing: list[Any] = [downlink.pc.close() for downlink in self.downlinks.values()]
+        self.downlinks.clear()
+        if old_ws is not None:
+            closing.append(close_quickly(old_ws))
+        if self.uplink is not None:
+            for sender in self.uplink.getSenders():
+                sender.replaceTrack(None)  # now: the next uplink sends these tracks
+            closing.append(self.uplink.close())
+            self.uplink = None
+        for coro in closing:
+            self._abandon_task(coro)
+
+    def _abandon_task(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
+
     async def _close_downlink(self, downlink_id: str) -> None:
         downlink = self.downlinks.pop(downlink_id, None)
         if downlink is not None:
             await downlink.pc.close()
+

@@ -25,6 +25,7 @@ class ReconnectPolicy:
     jitter: float = 0.3  # each wait is scaled by a random factor in [1 - jitter, 1]
     give_up_after: float = 60.0  # the node's seat grace period
     attempt_timeout: float = 3.0
+    redial_after: float = 0.5  # a dial still pending this long gets a fresh one beside it
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Wait before attempt number `attempt` (1 = the first retry)."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from media.errors import CodedError
+
 __all__ = ["ClientError"]
 
 
-class ClientError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+class ClientError(CodedError):
+    """The node's `error` reply: `code` as docs/protocol.md lists it, and the retry advice
+    it gave (`retry_after_s`, with `node_overloaded`)."""
+
+    def __init__(self, code: str, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(code, message)
+        self.retry_after_s = retry_after_s

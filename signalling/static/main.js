@@ -9,6 +9,7 @@ import { byId, showView } from './ui.js';
 
 const ENDED = {
   left: ['You left the session', 'You can join again with the same link while it is valid.'],
+  unload: ['You left the session', 'You can join again with the same link while it is valid.'],
   replaced: ['You joined from somewhere else', 'This window left the session because you joined it in another window or on another device.'],
   room_closed: ['The session has ended', 'Thank you for joining.'],
   bad_token: ['Your join link is no longer valid', 'Ask your tutor or your school for a new link.'],
@@ -103,7 +104,10 @@ async function main() {
       window.liveroom = { session }; // for diagnostics (and the browser tests)
       await session.start();
       view.release();
-      session.addEventListener('ended', (event) => showEnded(event.detail.reason));
+      session.addEventListener('ended', (event) => {
+        if (event.detail.reason !== 'unload') sessionStorage.removeItem(IN_SESSION);
+        showEnded(event.detail.reason);
+      });
       bindControls(session);
       byId('session-title').textContent = `Reading session ${claims.room}`;
       document.title = `Reading session · Liveroom`;
@@ -114,14 +118,27 @@ async function main() {
       session.announcer.say(others.length > 0
         ? `You joined the session. Also here: ${others.join(', ')}.`
         : 'You joined the session. No one else is here yet.');
-      // No `leave` on pagehide: a reload cannot be told from a closed tab, and a reload
-      // must get its seat back. The socket just drops; the node holds the seat for the
-      // reconnect grace period (docs/continuity.md). Only the Leave button leaves.
+      // On pagehide the session tells the node it may be gone (`leave {unload}`: the seat
+      // is held a few seconds); a reload of this tab joins again at once (below) and so
+      // takes the seat back, a closed tab is seen as left.
+      sessionStorage.setItem(IN_SESSION, claims.room);
     },
   });
   byId('rejoin-button').addEventListener('click', () => window.location.reload());
   await view.start();
   joinView.dataset.state = 'ready';
+  if (reloadedInSession(claims)) view.form.requestSubmit(); // take the seat back at once
+}
+
+// This tab was in the session (sessionStorage lives as long as the tab, across reloads).
+const IN_SESSION = 'liveroom.in-session';
+
+/** The page was reloaded while in `claims.room`'s session. */
+function reloadedInSession(claims) {
+  const [navigation] = performance.getEntriesByType('navigation');
+  const wasIn = sessionStorage.getItem(IN_SESSION) === claims.room;
+  sessionStorage.removeItem(IN_SESSION);
+  return wasIn && navigation?.type === 'reload';
 }
 
 // The AudioContext (speaking indicators, the preview's level meter) may only run after the

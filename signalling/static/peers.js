@@ -133,7 +133,8 @@ export class Peers {
       const first = !this.#problems.has(key);
       this.#problems.add(key);
       this.on.onProblem(owner, first);
-      if (state === 'failed') this.on.onLost();
+      // failed, or the browser knows it is offline: no point waiting for ICE to recover
+      if (state === 'failed' || !navigator.onLine) this.on.onLost();
       else if (!this.#peerTimers.has(key)) {
         this.#peerTimers.set(key, setTimeout(() => {
           this.#peerTimers.delete(key);

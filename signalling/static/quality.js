@@ -100,13 +100,16 @@ export function uplinkFigures(report) {
 /**
  * Samples one peer connection every `intervalMs` and calls `onRating(rating, figures)`
  * when the rating changes. A new rating must be seen in two samples in a row, so that one
- * odd interval (a connection starting, a keyframe burst) does not flip the indicator.
+ * odd interval (a connection starting, a keyframe burst) does not flip the indicator;
+ * but media coming back (the first rating of a connection, or the first after a stall) is
+ * said at once, so that "Poor" does not outlast the outage.
  * `liveKinds()` says which kinds should be flowing (not muted) for a downlink.
  */
 export class QualityMonitor {
   #timer = null;
   #previous = null;
   #candidate = null;
+  #stalled = false; // the rating shown came from media that stopped
 
   constructor(pc, { direction, liveKinds = () => new Set(), onRating, intervalMs = 1000 }) {
     this.pc = pc;
@@ -144,8 +147,13 @@ export class QualityMonitor {
     const rating = rateQuality(figures);
     const confirmed = rating === this.#candidate;
     this.#candidate = rating;
-    if (!confirmed || rating === this.rating) return;
+    // media is back (after a stall, or the first figures of a new connection): say so at
+    // once; any other change must be seen twice
+    const back = rating !== 'unknown' && !figures.stalled
+      && (this.rating === 'unknown' || this.#stalled);
+    if (!(confirmed || back) || rating === this.rating) return;
     this.rating = rating;
+    this.#stalled = figures.stalled;
     this.onRating(rating, figures);
   }
 }

@@ -59,7 +59,24 @@ export class RoomView {
     participant.meter?.stop();
     participant.meter = null;
     participant.tile.setStream(null);
+    participant.tile.clearFrame();
     participant.tile.setQuality('unknown');
+  }
+
+  /** This page is reconnecting: the downlink is gone but its tile keeps the last frame
+   * (the ended track's video stays on it) until the new downlink's stream replaces it. */
+  freezeDownlink(participant) {
+    participant.meter?.stop();
+    participant.meter = null;
+    participant.tile.setStream(null); // the poster (freezeFrames) shows
+  }
+
+  /** Before this page's connections are rebuilt: remember each tile's last frame. */
+  freezeFrames(participants) {
+    for (const participant of participants) {
+      if (participant.local) continue;
+      participant.tile.freezeFrame();
+    }
   }
 
   /** `local`: {mic, camera, muted} of this page's own tracks, for the local tile. */

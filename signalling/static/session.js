@@ -13,10 +13,14 @@ import { RoomView } from './room-view.js';
 import { Roster } from './roster.js';
 import { CLOSE, PROTOCOL_VERSION, Signalling, SignallingError, socketUrl } from './signalling.js';
 
-const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
-
 export class Session extends EventTarget {
   #published = false; // published at least once (so a publish now is a re-publish)
+  #wake = null; // ends the reconnect's current wait early (the browser is online again)
+  // what the browser knows at once: offline (the link went: reconnect now, do not wait
+  // for a stall), online (retry now), the tab going away (tell the node)
+  #onOffline = () => { if (this.state === 'live') this.#reconnect(); };
+  #onOnline = () => { this.#wake?.(); };
+  #onPageHide = (event) => { if (!event.persisted) this.#unload(); };
 
   /** `policy`: the node's reconnect numbers, a ReconnectPolicy (continuity.js). */
   constructor({ token, claims, stream, iceServers, policy }) {
@@ -82,6 +86,21 @@ export class Session extends EventTarget {
     this.state = 'live';
     this.#renderControls();
     this.peers.startWatching();
+    window.addEventListener('offline', this.#onOffline);
+    window.addEventListener('online', this.#onOnline);
+    window.addEventListener('pagehide', this.#onPageHide);
+  }
+
+  /** The tab is going away (closed, or reloaded: the page cannot tell which): tell the
+   * node, which then holds the seat only briefly (docs/protocol.md, `leave`). A reload
+   * takes it back at once (main.js); a closed tab is seen as left within seconds. */
+  #unload() {
+    if (this.state === 'ended') return;
+    const signalling = this.signalling;
+    this.#end('unload');
+    if (signalling?.isOpen) {
+      signalling.request({ type: 'leave', unload: true }, 1000).catch(() => {});
+    }
   }
 
   async leave() {
@@ -153,6 +172,7 @@ export class Session extends EventTarget {
     const old = this.signalling;
     this.signalling = null;
     old?.close(CLOSE.NORMAL, 'reconnecting');
+    this.view.freezeFrames(this.roster.values());
     this.#closePeers();
     const started = performance.now();
     for (let attempt = 0; ; attempt += 1) {
@@ -161,7 +181,7 @@ export class Session extends EventTarget {
         this.#end('lost');
         return;
       }
-      await sleep(delay);
+      await this.#retryWait(delay);
       if (this.state !== 'reconnecting') return;
       try {
         await this.#connect();
@@ -185,9 +205,25 @@ export class Session extends EventTarget {
     }
   }
 
+  /** Wait `ms` before the next attempt, or until the browser says it is online again. */
+  #retryWait(ms) {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        if (this.#wake === done) this.#wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+
   #end(reason) {
     if (this.state === 'ended') return;
     this.state = 'ended';
+    window.removeEventListener('offline', this.#onOffline);
+    window.removeEventListener('online', this.#onOnline);
+    window.removeEventListener('pagehide', this.#onPageHide);
     this.peers.stopWatching();
     this.#teardown();
     this.local.stop();
@@ -203,7 +239,9 @@ export class Session extends EventTarget {
   #closePeers() {
     this.peers.close();
     for (const participant of this.roster.values()) {
-      participant.peerTrouble = false;
+      // while reconnecting the others' tiles keep their last frame, marked reconnecting
+      // until their new downlink connects
+      participant.peerTrouble = this.state === 'reconnecting' && !participant.local;
       this.#renderTile(participant);
     }
   }
@@ -318,7 +356,8 @@ export class Session extends EventTarget {
   }
 
   #onDownlinkClosed(participant) {
-    this.view.dropDownlink(participant);
+    if (this.state === 'reconnecting') this.view.freezeDownlink(participant);
+    else this.view.dropDownlink(participant);
     participant.peerTrouble = false;
     this.#renderTile(participant);
   }

@@ -163,6 +163,22 @@ export class Tile {
     this.videoPausedChip.hidden = !paused;
   }
 
+  /** Keep the picture now on screen as the video's poster: it stays shown while there is
+   * no stream (the page is reconnecting) and until a new stream's first frame. */
+  freezeFrame() {
+    const { video } = this;
+    if (video.srcObject === null || video.videoWidth === 0) return;
+    const canvas = document.createElement('canvas');
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext('2d').drawImage(video, 0, 0);
+    video.poster = canvas.toDataURL('image/jpeg', 0.8);
+  }
+
+  clearFrame() {
+    this.video.removeAttribute('poster');
+  }
+
   setStream(stream) {
     if (this.video.srcObject === stream) return;
     this.video.srcObject = stream;

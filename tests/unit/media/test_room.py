@@ -80,6 +80,22 @@ def test_a_reconnecting_seat_is_held_then_given_back_or_expires() -> None:
     assert r.mark_reconnecting(I("b"), 101.0) == []
 
 
+def test_an_unloaded_page_holds_its_seat_briefly_and_a_reload_takes_it_back() -> None:
+    r = room(2)
+    r.join(I("a"), "", Role.TUTOR, BOTH, 0.0)
+    r.join(I("b"), "", Role.LEARNER, BOTH, 0.0)
+    assert r.mark_unloaded(I("b"), 10.0) == [ParticipantReconnecting(I("b"))]
+    assert r.mark_reconnecting(I("b"), 11.0) == []  # the socket's close changes nothing
+    assert r.expired_seats(14.9) == []
+    assert r.expired_seats(15.0) == [I("b")]  # unload grace (5 s), not the reconnect grace
+    assert r.join(I("b"), "", Role.LEARNER, BOTH, 12.0) == [ParticipantResumed(I("b"))]
+    assert not r.get(I("b")).unloaded  # a reload took it back: the full grace again
+    r.mark_reconnecting(I("b"), 20.0)
+    assert r.expired_seats(30.0) == []
+    assert r.mark_unloaded(I("b"), 31.0) == []  # already reconnecting: now held briefly
+    assert r.expired_seats(36.0) == [I("b")]
+
+
 def test_publishing_needs_the_grant() -> None:
     r = room()
     r.join(I("obs"), "", Role.OBSERVER, Grants(publish=False, subscribe=True), 0.0)
