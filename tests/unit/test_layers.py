@@ -116,8 +116,10 @@ def violations(root: Path) -> list[str]:
               and not (within(imp.module, ("qos.impairment",))
                        and within(imp.target, CLIENT_MAY_USE))):
             rule = "qos (outside the gate) imports no node, client or load test"
-        elif within(imp.module, ("recorder",)) and within(imp.target, NOT_FOR_THE_NODE):
-            rule = "the recorder is part of the node"
+        elif within(imp.module, ("recorder",)) and project and not within(
+            imp.target, ("recorder", "media")
+        ):
+            rule = "the recorder plugs into media only (the node wires it in)"
         if rule:
             found.append(f"{imp.module}:{imp.line} imports {imp.target} ({rule})")
     return found
