@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,20 +25,22 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIVEROOM_", env_nested_delimiter="__")
 
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(default=8080, ge=1, le=65535)
     public_url: str = Field(default="", description="Base URL clients use, for join links")
     data_dir: Path = Path("var")
     token_secret: str = Field(default="", description="HS256 secret; read or created in data_dir")
     api_key: str = Field(default="", description="Admin API key; read or created in data_dir")
-    token_ttl_s: int = 3600
-    max_participants: int = 8
-    room_empty_grace_s: float = 30.0
-    reconnect_grace_s: float = Field(default=60.0, description="A lost participant's seat is held")
-    stall_video_s: float = Field(default=2.0, description="No video this long: reconnecting")
+    token_ttl_s: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
+    max_participants: int = Field(default=8, ge=1, le=64)
+    room_empty_grace_s: float = Field(default=30.0, ge=0)
+    reconnect_grace_s: float = Field(default=60.0, ge=0,
+                                     description="A lost participant's seat is held")
+    stall_video_s: float = Field(default=2.0, gt=0,
+                                 description="No video this long: reconnecting")
     quality_interval_s: float = Field(
-        default=1.0, description="How often connection quality is scored")
+        default=1.0, gt=0, description="How often connection quality is scored")
     stall_audio_s: float = Field(
-        default=5.0, description="No audio (audio-only) this long, allows DTX")
+        default=5.0, gt=0, description="No audio (audio-only) this long, allows DTX")
     starved_lag_s: float = Field(
         default=0.2, gt=0, description="Event-loop lag that means the node itself was "
         "starved: silence and ICE consent failures until then are not blamed on clients")
@@ -66,9 +69,9 @@ class Settings(BaseSettings):
     ws_rate: float = Field(default=20.0, gt=0, description="Requests a second per socket")
     ws_burst: int = Field(default=100, ge=1, description="Requests a socket may send at once; "
                           "as many more past its limit close it (4029)")
-    join_timeout_s: float = 10.0
+    join_timeout_s: float = Field(default=10.0, gt=0)
     shutdown_timeout_s: float = Field(
-        default=5.0, description="SIGTERM/SIGINT: the process exits within this long")
+        default=5.0, gt=0, description="SIGTERM/SIGINT: the process exits within this long")
     ice_host_addresses: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Addresses for ICE host candidates; all if empty"
     )
@@ -86,6 +89,35 @@ class Settings(BaseSettings):
     def _split_lists(cls, value: object) -> object:
         return _split(value)
 
+    @field_validator("ice_host_addresses")
+    @classmethod
+    def _ip_addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            _ip(address, "expected IP addresses, comma-separated")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not (value.startswith(("http://", "https://")) and " " not in value):
+            raise ValueError(f"expected an http:// or https:// URL, not {value!r}")
+        return value
+
+    @field_validator("announced_address")
+    @classmethod
+    def _announced(cls, value: str) -> str:
+        return _ip(value, "expected an IP address (the node's public one)") if value else value
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _ice_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            scheme, _, rest = url.partition(":")
+            if scheme not in ICE_SCHEMES or not rest or rest.startswith("//"):
+                raise ValueError(f"expected stun:, stuns:, turn: or turns: URLs "
+                                 f"(e.g. stun:stun.example.org:3478), not {url!r}")
+        return value
+
     def resolved_secret(self) -> str:
         return self.token_secret or _read_or_create(self.data_dir / "token-secret")
 
@@ -94,6 +126,17 @@ class Settings(BaseSettings):
 
     def base_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+
+ICE_SCHEMES = ("stun", "stuns", "turn", "turns")
+
+
+def _ip(value: str, expected: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{expected}; {value!r} is not one") from None
+    return value
 
 
 def _read_or_create(path: Path) -> str:
@@ -110,58 +153,72 @@ def _read_or_create(path: Path) -> str:
 # --- for people: one line per mistake, the effective values --------------------------------
 
 SECRET_FIELDS = frozenset({"token_secret", "api_key", "recording_kek"})
+NESTED = {"RecorderSettings": "recording"}  # nested settings read with their own prefix
 
 
 def env_name(field: str) -> str:
     return f"LIVEROOM_{field.upper()}"
 
 
-def _expected(field: str, error: Any) -> str:
+def _expected(model: type[BaseSettings], field: str, error: Any) -> str:
     """What the setting takes, in words (from the field's type and bounds)."""
     kind = error.get("type", "")
     message = str(error.get("msg", "")).removeprefix("Value error, ")
-    info = Settings.model_fields.get(field)
+    info = model.model_fields.get(field)
     if kind in ("value_error", "assertion_error") or info is None:
         return message
-    bounds = {type(m).__name__: m for m in info.metadata}
-    low = next((getattr(m, a) for m in bounds.values() for a in ("ge", "gt")
-                if hasattr(m, a)), None)
-    high = next((getattr(m, a) for m in bounds.values() for a in ("le", "lt")
-                 if hasattr(m, a)), None)
+    if kind == "string_pattern_mismatch" and info.metadata:
+        return f"expected a value matching {getattr(info.metadata[0], 'pattern', '?')}"
+    low = next(((a, getattr(m, a)) for m in info.metadata for a in ("ge", "gt")
+                if getattr(m, a, None) is not None), None)
+    high = next(((a, getattr(m, a)) for m in info.metadata for a in ("le", "lt")
+                 if getattr(m, a, None) is not None), None)
     nouns: dict[object, str] = {int: "an integer", float: "a number", bool: "true or false"}
     noun = nouns.get(info.annotation, message)
-    if low is not None and high is not None:
-        return f"expected {noun} {low}-{high}"
-    if low is not None:
-        return f"expected {noun} {'>=' if 'Ge' in bounds else '>'} {low}"
-    return f"expected {noun}" if noun != message else message
+    if noun == message:
+        return message
+    if low and high and (low[0], high[0]) == ("ge", "le"):
+        return f"expected {noun} {low[1]}-{high[1]}"
+    signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    limits = [f"{signs[b[0]]} {b[1]}" for b in (low, high) if b]
+    return f"expected {noun}" + (f" {' and '.join(limits)}" if limits else "")
 
 
 def describe_errors(exc: ValidationError, overrides: dict[str, object]) -> list[str]:
     """`LIVEROOM_PORT=abc: expected an integer 1-65535`, one line per bad setting."""
+    nested = NESTED.get(exc.title)
+    model: type[BaseSettings] = Settings
+    if nested is not None:
+        annotation = Settings.model_fields[nested].annotation
+        assert isinstance(annotation, type) and issubclass(annotation, BaseSettings)
+        model = annotation
     lines = []
     for error in exc.errors():
-        loc = [str(part) for part in error["loc"]] or ["settings"]
-        field = "__".join(loc)  # a nested setting: LIVEROOM_RECORDING__KEK
-        where = f"--{field.replace('_', '-')}" if field in overrides else env_name(field)
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        name = f"{nested}_{field}" if nested else field
+        where = f"--{field.replace('_', '-')}" if field in overrides else env_name(name)
         value = error.get("input")
         shown = ",".join(map(str, value)) if isinstance(value, list) else value
-        lines.append(f"{where}={shown}: {_expected(field, error)}")
+        lines.append(f"{where}={shown}: {_expected(model, field, error)}")
     return lines
 
 
-def effective_settings(settings: Settings) -> list[tuple[str, str]]:
-    """(LIVEROOM_NAME, value) for every setting, secrets masked."""
+def effective_settings(settings: BaseSettings, prefix: str = "") -> list[tuple[str, str]]:
+    """(LIVEROOM_NAME, value) for every setting, nested ones included, secrets masked."""
     rows = []
     for field in type(settings).model_fields:
         value = getattr(settings, field)
-        if field in SECRET_FIELDS:
+        name = f"{prefix}{field}"
+        if isinstance(value, BaseSettings):
+            rows.extend(effective_settings(value, f"{name}_"))
+            continue
+        if name in SECRET_FIELDS:
             shown = "(set)" if value else "(from the data dir)"
         elif isinstance(value, list):
             shown = ",".join(map(str, value))
         elif isinstance(value, bool):
             shown = str(value).lower()
         else:
-            shown = str(value)
-        rows.append((env_name(field), shown))
+            shown = str(getattr(value, "value", value))
+        rows.append((env_name(name), shown))
     return rows

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 
 from media.ids import Role
 from signalling.app import create_app
+from signalling.client import Client
 from signalling.client.clip import Clip, encode_clip
 from signalling.settings import Settings
 from signalling.tokens import mint
@@ -74,7 +77,37 @@ def clip() -> Clip:
     return encode_clip()
 
 
-@pytest.fixture(autouse=True)
-def _bounded() -> None:
-    """Every test must finish on its own; asyncio tests get a loop per test."""
-    asyncio.get_event_loop_policy()
+class Clients:
+    """Python clients a test makes; every one is closed when the test ends, pass or fail
+    (the `clients` fixture), so no test needs a close-in-finally block."""
+
+    def __init__(self) -> None:
+        self._made: list[Client] = []
+
+    def add(self, client: Client) -> Client:
+        self._made.append(client)
+        return client
+
+    def new(self, node: RunningNode, room: str, identity: str, role: Role = Role.LEARNER,
+            **kw: Any) -> Client:
+        """A client with a fresh join token for `identity` (not joined yet)."""
+        return self.add(Client(node.url, room, node.token(room, identity, role), **kw))
+
+    async def join(self, node: RunningNode, room: str, identity: str,
+                   role: Role = Role.LEARNER, **kw: Any) -> Client:
+        client = self.new(node, room, identity, role, **kw)
+        await client.join()
+        return client
+
+    async def close(self) -> None:
+        for client in reversed(self._made):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), 10)
+        self._made.clear()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Clients]:
+    made = Clients()
+    yield made
+    await made.close()

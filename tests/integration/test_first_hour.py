@@ -39,9 +39,16 @@ def test_a_port_in_use_is_one_line_and_exit_2_and_never_ready(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(("variable", "value", "expected"), [
-    ("LIVEROOM_PORT", "abc", "expected an integer"),
-    ("LIVEROOM_MAX_PARTICIPANTS", "lots", "expected an integer"),
+    ("LIVEROOM_PORT", "abc", "expected an integer 1-65535"),
+    ("LIVEROOM_PORT", "70000", "expected an integer 1-65535"),
+    ("LIVEROOM_MAX_PARTICIPANTS", "lots", "expected an integer 1-64"),
     ("LIVEROOM_LOG_JSON", "maybe", "expected true or false"),
+    ("LIVEROOM_ICE_HOST_ADDRESSES", "not-an-ip",
+     "expected IP addresses, comma-separated; 'not-an-ip' is not one"),
+    ("LIVEROOM_RECONNECT_GRACE_S", "-5", "expected a number >= 0"),
+    ("LIVEROOM_ICE_SERVERS", "stun.example:3478", "expected stun:, stuns:, turn: or turns: URLs"),
+    ("LIVEROOM_PUBLIC_URL", "example.org", "expected an http:// or https:// URL"),
+    ("LIVEROOM_RECORDING_SEGMENT_S", "0", "expected a number > 0.5 and <= 60.0"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_variable(
     tmp_path: Path, variable: str, value: str, expected: str
@@ -49,7 +56,8 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     out = liveroom(tmp_path, "serve", **{variable: value})
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"liveroom: {variable}={value}: {expected}")
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"liveroom: {variable}={value}: {expected}"), lines[0]
     assert "Traceback" not in out.stderr
 
 

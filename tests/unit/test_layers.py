@@ -22,6 +22,11 @@ MEDIA_CORE = (
     "media.room", "media.bandwidth", "media.fallback", "media.nacks", "media.counters",
     "media.starvation", "media.shedding",
 )
+# the recorder's sans-IO core: clock, segment boundaries, frames, consent decisions
+RECORDER_CORE = (
+    "recorder.clock", "recorder.segments", "recorder.frames", "recorder.consent",
+    "recorder.ids", "recorder.errors",
+)
 # what the node may not know about: the tools that drive it from outside
 NOT_FOR_THE_NODE = ("signalling.client", "qos.gate", "qos.impairment", "loadtest")
 # what the Python client may use of the project: the wire protocol, ids, RTP helpers, errors
@@ -92,6 +97,8 @@ def violations(root: Path) -> list[str]:
             rule = "media imports nothing of the project"
         elif within(imp.module, MEDIA_CORE) and within(imp.target, IO_LIBRARIES):
             rule = "the media core does no IO"
+        elif within(imp.module, RECORDER_CORE) and within(imp.target, IO_LIBRARIES):
+            rule = "the recorder's core does no IO"
         elif within(imp.module, MEDIA_CORE) and within(imp.target, ("media",)) and not within(
             imp.target, MEDIA_CORE
         ):
@@ -109,8 +116,10 @@ def violations(root: Path) -> list[str]:
               and not (within(imp.module, ("qos.impairment",))
                        and within(imp.target, CLIENT_MAY_USE))):
             rule = "qos (outside the gate) imports no node, client or load test"
-        elif within(imp.module, ("recorder",)) and within(imp.target, NOT_FOR_THE_NODE):
-            rule = "the recorder is part of the node"
+        elif within(imp.module, ("recorder",)) and project and not within(
+            imp.target, ("recorder", "media")
+        ):
+            rule = "the recorder plugs into media only (the node wires it in)"
         if rule:
             found.append(f"{imp.module}:{imp.line} imports {imp.target} ({rule})")
     return found
@@ -186,6 +195,8 @@ PLANTED = {
     "signalling/client/__init__.py": "from signalling.hub import RoomHub\n",
     "qos/__init__.py": "",
     "qos/live.py": "from loadtest.bot import Bot\n",
+    "recorder/__init__.py": "",
+    "recorder/clock.py": "import av\n",
     "signalling/cli.py": "from qos.gate.run import GateRun\n",
     "qos/gate/__init__.py": "",
     "qos/gate/run.py": "from signalling.app import create_app\n",
@@ -208,6 +219,7 @@ def test_a_planted_forbidden_import_of_each_kind_is_reported(tmp_path: Path) -> 
         "signalling.client:1 imports signalling.hub (the client uses only the protocol, "
         "ids, rtp and errors)",
         "qos.live:1 imports loadtest.bot (nothing imports loadtest)",
+        "recorder.clock:1 imports av (the recorder's core does no IO)",
     ]
     for line in expected:
         assert line in found
