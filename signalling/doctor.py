@@ -1,5 +1,9 @@
 """`liveroom doctor`: what a node needs on this machine, checked, in plain words.
 
+Checks the listener port, the ICE host addresses and who can reach them, the data dir and
+its secrets, the clock, recording storage, and the aiortc internals. The Redis directory
+has no check yet: the node has no Redis yet.
+
 Each check returns a `Finding` (ok, warn or fail, and one sentence a new operator can act
 on). Nothing here sends a packet: addresses are checked by binding, not by talking.
 """
@@ -152,9 +156,29 @@ async def check_aiortc() -> Finding:
     return Finding(Level.OK, "aiortc", "the internals the SFU forwards through are present")
 
 
+def check_recording_storage(settings: Settings) -> Finding:
+    """Where recordings go: the data dir (checked above) or an S3 bucket, configured."""
+    recording = settings.recording
+    if recording.storage != "s3":
+        return Finding(Level.OK, "recording", f"policy {recording.policy.value}, stored in the "
+                       "data dir")
+    missing = [name for name, value in (("LIVEROOM_RECORDING_S3_ENDPOINT", recording.s3_endpoint),
+                                        ("LIVEROOM_RECORDING_S3_BUCKET", recording.s3_bucket))
+               if not value]
+    if missing:
+        return Finding(Level.FAIL, "recording", f"storage is s3 but {' and '.join(missing)} "
+                       "is not set")
+    if not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
+        return Finding(Level.WARN, "recording", "storage is s3 and AWS_ACCESS_KEY_ID / "
+                       "AWS_SECRET_ACCESS_KEY are not set: credentials must come from elsewhere "
+                       "(a profile or an instance role)")
+    return Finding(Level.OK, "recording", f"s3 bucket {recording.s3_bucket} at "
+                   f"{recording.s3_endpoint} (not contacted: the node checks it when it uploads)")
+
+
 def run(settings: Settings) -> list[Finding]:
     findings = [check_listener(settings), *check_ice_addresses(settings),
-                *check_data_dir(settings), check_clock()]
+                *check_data_dir(settings), check_clock(), check_recording_storage(settings)]
     findings.append(asyncio.run(check_aiortc()))
     return findings
 

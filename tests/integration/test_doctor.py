@@ -59,3 +59,11 @@ def test_a_secret_readable_by_others_fails(tmp_path: Path) -> None:
     failed = lines(doctor.run(settings(tmp_path)), Level.FAIL)
     assert failed == [f"fail data: {secret} is readable by others: chmod 600 it "
                       "(or set LIVEROOM_TOKEN_SECRET)"]
+
+
+def test_s3_recording_storage_without_a_bucket_fails(tmp_path: Path) -> None:
+    from recorder.config import RecorderSettings
+
+    recording = RecorderSettings(storage="s3", s3_endpoint="http://127.0.0.1:1")
+    failed = lines(doctor.run(settings(tmp_path, recording=recording)), Level.FAIL)
+    assert failed == ["fail recording: storage is s3 but LIVEROOM_RECORDING_S3_BUCKET is not set"]
