@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import aiohttp
 import pytest
 
-from media.ids import RoomId
-from signalling.client import Client
+from media.ids import Role, RoomId
 from signalling.cluster import CLUSTER
 from signalling.directory import (
     MemoryDirectory,
@@ -22,7 +21,8 @@ from signalling.directory import (
     RoomDirectory,
 )
 from signalling.directory.redis import RedisDirectory
-from tests.conftest import API_KEY, RunningNode
+from signalling.protocol import ParticipantJoined
+from tests.conftest import API_KEY, Clients, RunningNode
 from tests.redis_server import RedisServer
 
 ROOM = RoomId("lesson-1")
@@ -180,34 +180,25 @@ def node_of(nodes: list[RunningNode], url: str) -> int:
 
 
 async def test_rooms_spread_over_the_live_nodes_and_clients_follow_the_redirect(
-        three_nodes: list[RunningNode]) -> None:
+        three_nodes: list[RunningNode], clients: Clients) -> None:
     entry = three_nodes[0]
-    clients = []
-    try:
-        for i in range(6):
-            room = f"spread-{i}"
-            client = Client(entry.url, room, entry.token(room, f"learner{i}"))
-            clients.append(client)
-            joined = await client.join()
-            assert joined.room.id == room
-        hosts = [node_of(three_nodes, c.ws_url) for c in clients]
-        for i, host in enumerate(hosts):
-            assert f"spread-{i}" in three_nodes[host].app[CLUSTER].node.hubs
-        per_node = [hosts.count(n) for n in range(3)]
-        assert sorted(per_node) == [2, 2, 2], per_node
-        # a second participant sent to a wrong node joins the first one's room there
-        owner = hosts[0]
-        wrong = three_nodes[(owner + 1) % 3]
-        late = Client(wrong.url, "spread-0", wrong.token("spread-0", "tutor"))
-        clients.append(late)
-        joined = await late.join()
-        assert node_of(three_nodes, late.ws_url) == owner
-        assert {p.identity for p in joined.room.participants} == {"learner0", "tutor"}
-        await clients[0].wait_for(lambda c: any(
-            getattr(e, "type", "") == "participant_joined" for e in c.events))
-    finally:
-        for client in clients:
-            await client.close()
+    joined_first = []
+    for i in range(6):  # every join sent to node 0
+        client = await clients.join(entry, f"spread-{i}", f"learner{i}")
+        assert client.joined is not None and client.joined.room.id == f"spread-{i}"
+        joined_first.append(client)
+    hosts = [node_of(three_nodes, c.ws_url) for c in joined_first]
+    for i, host in enumerate(hosts):
+        assert f"spread-{i}" in three_nodes[host].app[CLUSTER].node.hubs
+    per_node = [hosts.count(n) for n in range(3)]
+    assert sorted(per_node) == [2, 2, 2], per_node
+    # a second participant sent to a wrong node joins the first one's room there
+    owner = hosts[0]
+    late = await clients.join(three_nodes[(owner + 1) % 3], "spread-0", "tutor", Role.TUTOR)
+    assert node_of(three_nodes, late.ws_url) == owner
+    assert late.joined is not None
+    assert {p.identity for p in late.joined.room.participants} == {"learner0", "tutor"}
+    await joined_first[0].wait_for(lambda c: c.events_of(ParticipantJoined))
 
 
 async def test_rest_room_calls_on_a_wrong_node_are_307_to_the_owner(
