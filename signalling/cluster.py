@@ -85,7 +85,8 @@ class Cluster:
     def record(self) -> NodeRecord:
         return NodeRecord(id=self.node_id, url=self.url, state=self.state,
                           load=round(self.node.admission.mean_cpu_cores, 3),
-                          rooms=len(self.node.hubs), version=self.version)
+                          rooms=len(self.node.hubs), version=self.version,
+                          overloaded=self.node.admission.overloaded)
 
     async def heartbeat(self) -> bool:
         """Register and renew once; whether the directory answered."""

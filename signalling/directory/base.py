@@ -40,6 +40,8 @@ class NodeRecord:
     """Process CPU in cores over the admission window (a tie-breaker between nodes)."""
     rooms: int = 0
     version: str = ""
+    overloaded: bool = False
+    """Refusing new rooms (signalling/admission.py): placed on no more until it recovers."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -49,7 +51,7 @@ class NodeRecord:
         data = json.loads(raw)
         return cls(id=NodeId(data["id"]), url=str(data["url"]), state=NodeState(data["state"]),
                    load=float(data["load"]), rooms=int(data["rooms"]),
-                   version=str(data["version"]))
+                   version=str(data["version"]), overloaded=bool(data["overloaded"]))
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class RoomDirectory(Protocol):
 
     async def claim(self, room: RoomId) -> Owner | None:
         """The room's owner if alive, else place it on the least-loaded live serving node
-        (atomic); None if no node can take it."""
+        that is not overloaded (atomic); None if no node can take it."""
 
     async def owner(self, room: RoomId) -> Owner | None:
         """The room's owner if it is alive; places nothing."""

@@ -42,7 +42,7 @@ class MemoryStore:
 
     def least_loaded(self) -> NodeRecord | None:
         live = [r for r in (self.alive(n) for n in list(self.nodes)) if r is not None]
-        serving = [r for r in live if r.state is NodeState.SERVING]
+        serving = [r for r in live if r.state is NodeState.SERVING and not r.overloaded]
         if not serving:
             return None
         return min(serving, key=lambda r: (r.rooms + self.placed.get(r.id, 0), r.load, r.id))

@@ -36,7 +36,7 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     redis.call('SREM', KEYS[2], id)
   else
     local n = cjson.decode(raw)
-    if n.state == 'serving' then
+    if n.state == 'serving' and not n.overloaded then
       local rooms = n.rooms + tonumber(redis.call('HGET', KEYS[3], id) or '0')
       local load = n.load
       if best == nil or rooms < best_rooms

@@ -80,6 +80,9 @@ async def test_50_concurrent_claims_of_one_room_give_one_owner(make: Directories
 async def test_rooms_are_placed_on_the_least_loaded_live_serving_node(
         make: Directories) -> None:
     busy, a, b, draining = make("busy"), make("a"), make("b"), make("draining")
+    overloaded = make("overloaded")
+    await overloaded.register(NodeRecord(id=overloaded.node_id, url="http://o.test",
+                                         overloaded=True), 30.0)
     await register(busy, rooms=5)
     await register(a)
     await register(b)
@@ -88,6 +91,7 @@ async def test_rooms_are_placed_on_the_least_loaded_live_serving_node(
     counts = {n: sum(1 for o in placed if o is not None and o.node == n)
               for n in ("busy", "a", "b", "draining")}
     assert counts == {"busy": 0, "a": 3, "b": 3, "draining": 0}, counts
+    assert all(o is not None and o.node != "overloaded" for o in placed)
 
 
 async def test_only_the_owner_releases(make: Directories) -> None:

@@ -28,7 +28,7 @@ def cluster_node(tmp_path: Path, store: MemoryStore, node_id: str, port: int) ->
 
 
 def test_a_node_record_survives_its_json() -> None:
-    record = NodeRecord(NodeId("n1"), "http://a:1", NodeState.DRAINING, 0.5, 3, "0.1.0")
+    record = NodeRecord(NodeId("n1"), "http://a:1", NodeState.DRAINING, 0.5, 3, "0.1.0", True)
     assert NodeRecord.from_json(record.to_json()) == record
 
 
