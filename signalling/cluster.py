@@ -86,7 +86,8 @@ class Cluster:
         return NodeRecord(id=self.node_id, url=self.url, state=self.state,
                           load=round(self.node.admission.mean_cpu_cores, 3),
                           rooms=len(self.node.hubs), version=self.version,
-                          overloaded=self.node.admission.overloaded)
+                          overloaded=self.node.admission.overloaded
+                          and self.settings.admission_refuse)
 
     async def heartbeat(self) -> bool:
         """Register and renew once; whether the directory answered."""
@@ -134,9 +135,9 @@ class Cluster:
             log.warning("placement_failed", room=room, error=str(exc)[:200])
             raise PlacementUnavailable("directory unreachable") from exc
         if owner is None:
-            if create:
+            if create and not self.node.admission.overloaded:
                 raise PlacementUnavailable("no serving node")
-            return
+            return  # here: room_not_found, or node_overloaded with its retry advice
         if owner.node != self.node_id:
             log.info("join_redirected", room=room, owner=owner.node)
             raise WrongNode(room, owner)

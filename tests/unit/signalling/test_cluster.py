@@ -12,7 +12,7 @@ from media.peer import PeerConfig
 from signalling.cluster import Cluster, PlacementUnavailable, WrongNode
 from signalling.directory import MemoryDirectory, MemoryStore, NodeId, NodeRecord, NodeState
 from signalling.directory.base import Owner
-from signalling.errors import SignalCode
+from signalling.errors import SignalCode, SignalError
 from signalling.node import Node
 from signalling.settings import Settings
 
@@ -80,5 +80,23 @@ async def test_no_serving_node_is_placement_unavailable(tmp_path: Path) -> None:
             await cluster.place(ROOM)
         assert refused.value.retry_after_s > 0
         await cluster.place(ROOM, create=False)  # nothing to redirect to: answered here
+    finally:
+        await cluster.close()
+
+
+async def test_an_overloaded_node_alone_answers_node_overloaded_not_placement(
+        tmp_path: Path) -> None:
+    cluster = cluster_node(tmp_path, MemoryStore(), "a", 8080)
+    admission = cluster.node.admission
+    for t in range(40):  # 10 s of saturated ticks: over the 0.85-core limit
+        admission.observe(t * 0.25, 0.0, 1.0)
+    assert admission.overloaded
+    await cluster.start()
+    try:
+        assert cluster.record().overloaded
+        await cluster.place(ROOM)  # passes: the node's own admission refuses the join
+        with pytest.raises(SignalError) as refused:
+            cluster.node.hub_for_join(ROOM)
+        assert refused.value.code is SignalCode.NODE_OVERLOADED
     finally:
         await cluster.close()
