@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from importlib import metadata
 
 import structlog
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from media.ids import RoomId
 
@@ -31,6 +33,7 @@ from .directory import (
 )
 from .errors import SignalCode, SignalError
 from .hub import RoomHub
+from .keys import REGISTRY
 from .node import Node
 
 log = structlog.get_logger(__name__)
@@ -81,6 +84,29 @@ class Cluster:
         self.version = _version()
         self._task: asyncio.Task[None] | None = None
         self._bound = self.settings.redis_timeout_s * 2
+        self._latency: Histogram | None = None
+        self._errors: Counter | None = None
+
+    def add_metrics(self, registry: CollectorRegistry) -> None:
+        self._latency = Histogram(
+            "liveroom_directory_seconds", "Time of each directory call", ["op"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry)
+        self._errors = Counter("liveroom_directory_errors", "Directory calls that failed "
+                               "(unreachable or timed out)", ["op"], registry=registry)
+
+    @contextlib.contextmanager
+    def _timed(self, op: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        except (DirectoryUnavailable, TimeoutError):
+            if self._errors is not None:
+                self._errors.labels(op).inc()
+            raise
+        finally:
+            if self._latency is not None:
+                self._latency.labels(op).observe(time.monotonic() - started)
 
     def record(self) -> NodeRecord:
         return NodeRecord(id=self.node_id, url=self.url, state=self.state,
@@ -92,9 +118,10 @@ class Cluster:
     async def heartbeat(self) -> bool:
         """Register and renew once; whether the directory answered."""
         try:
-            async with asyncio.timeout(self._bound):
-                await self.directory.register(self.record(), self.settings.node_ttl_s)
-                lost = await self.directory.renew(list(self.node.hubs))
+            with self._timed("heartbeat"):
+                async with asyncio.timeout(self._bound):
+                    await self.directory.register(self.record(), self.settings.node_ttl_s)
+                    lost = await self.directory.renew(list(self.node.hubs))
         except (DirectoryUnavailable, TimeoutError) as exc:
             if self.reachable:
                 log.warning("directory_unreachable", error=str(exc)[:200])
@@ -124,13 +151,7 @@ class Cluster:
         if hub is not None and not hub.room.closed:
             return
         try:
-            async with asyncio.timeout(self._bound):
-                if not create:
-                    owner = await self.directory.owner(room)
-                else:
-                    owner = await self.directory.claim(room)
-                    if owner is None and await self.heartbeat():  # our record had lapsed?
-                        owner = await self.directory.claim(room)
+            owner = await self._placement(room, create)
         except (DirectoryUnavailable, TimeoutError) as exc:
             log.warning("placement_failed", room=room, error=str(exc)[:200])
             raise PlacementUnavailable("directory unreachable") from exc
@@ -142,14 +163,27 @@ class Cluster:
             log.info("join_redirected", room=room, owner=owner.node)
             raise WrongNode(room, owner)
 
+    async def _placement(self, room: RoomId, create: bool) -> Owner | None:
+        with self._timed("claim" if create else "owner"):
+            async with asyncio.timeout(self._bound):
+                if not create:
+                    return await self.directory.owner(room)
+                owner = await self.directory.claim(room)
+        if owner is None and await self.heartbeat():  # our own record had lapsed?
+            with self._timed("claim"):
+                async with asyncio.timeout(self._bound):
+                    owner = await self.directory.claim(room)
+        return owner
+
     async def owner_elsewhere(self, room: RoomId) -> Owner | None:
         """For a REST room call: the live owner if it is another node (else None, also
         when the directory does not answer: the call is then answered here)."""
         if room in self.node.hubs:
             return None
         try:
-            async with asyncio.timeout(self._bound):
-                owner = await self.directory.owner(room)
+            with self._timed("owner"):
+                async with asyncio.timeout(self._bound):
+                    owner = await self.directory.owner(room)
         except (DirectoryUnavailable, TimeoutError):
             return None
         return owner if owner is not None and owner.node != self.node_id else None
@@ -157,7 +191,7 @@ class Cluster:
     async def release(self, hub: RoomHub) -> None:
         """A room this node closes is released, if it still owns it (so the next join
         places it anew); a directory that does not answer lets the lease lapse."""
-        with contextlib.suppress(DirectoryUnavailable, TimeoutError):
+        with contextlib.suppress(DirectoryUnavailable, TimeoutError), self._timed("release"):
             async with asyncio.timeout(self._bound):
                 await self.directory.release(hub.id)
 
@@ -191,6 +225,7 @@ def setup(app: web.Application, node: Node) -> Cluster:
     node_id = NodeId(node.settings.node_id or uuid.uuid4().hex[:12])
     cluster = Cluster(node, create_directory(node.settings, node_id))
     app[CLUSTER] = cluster
+    cluster.add_metrics(app[REGISTRY])
     node.room_closing.append(cluster.release)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
