@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from media.ids import Role, RoomId
+from signalling.client import ClientError
 from signalling.cluster import CLUSTER
 from signalling.directory import (
     MemoryDirectory,
@@ -246,3 +247,51 @@ async def test_rest_room_calls_on_a_wrong_node_are_307_to_the_owner(
         assert status == 204  # on the owner, which closes the room and releases it
         _, _, listing = await follow(http, "GET", f"{entry}/v1/cluster")
         assert room not in {r["id"] for r in listing["rooms"]}  # type: ignore[index]
+
+
+async def status_of(url: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/readyz") as reply:
+        return reply.status
+
+
+async def wait_status(url: str, status: int, timeout_s: float) -> float:
+    """Seconds until /readyz answers `status` (bounded)."""
+    started = asyncio.get_running_loop().time()
+    async with asyncio.timeout(timeout_s):
+        while await status_of(url) != status:
+            await asyncio.sleep(0.1)
+    return asyncio.get_running_loop().time() - started
+
+
+async def test_redis_restarted_rooms_run_on_and_new_joins_work_again(
+        node_factory: Callable[..., object], clients: Clients) -> None:
+    redis = RedisServer()
+    redis.start()
+    try:
+        node: RunningNode = await node_factory(  # type: ignore[misc]
+            redis_url=redis.url, heartbeat_s=0.3, node_ttl_s=1.0, redis_timeout_s=0.3)
+        assert await status_of(node.url) == 200
+        tutor = await clients.join(node, "running", "tutor", Role.TUTOR)
+        redis.stop()
+        await wait_status(node.url, 503, timeout_s=5)
+        # the running lesson is untouched: a new participant of it still gets in
+        learner = await clients.join(node, "running", "learner")
+        await tutor.wait_for(lambda c: c.events_of(ParticipantJoined))
+        refused = clients.new(node, "new-room", "learner2")
+        with pytest.raises(ClientError) as error:
+            await refused.join()
+        assert error.value.code == "placement_unavailable"
+        assert error.value.retry_after_s
+        redis.start()  # same port, empty
+        back = await wait_status(node.url, 200, timeout_s=5)
+        assert back < 3, back
+        again = await clients.join(node, "new-room", "learner3")
+        assert again.joined is not None
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(f"{node.url}/v1/cluster") as reply:
+                listing = await reply.json()
+        assert {r["id"] for r in listing["rooms"]} == {"running", "new-room"}  # re-asserted
+        assert learner.joined is not None
+    finally:
+        redis.stop()
