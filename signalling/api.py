@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from media.ids import LeaveReason, Role, RoomId, valid_id
 
+from . import cluster_http
 from .admission import NodeOverloaded
+from .cluster import CLUSTER
 from .errors import SignalCode, SignalError
 from .inbound import MAX_DEPTH, too_deep
 from .keys import NODE
@@ -102,6 +104,9 @@ def _room_id(request: web.Request) -> RoomId:
 async def create_room(request: web.Request) -> web.Response:
     body = await _body(request, CreateRoom)
     node = request.app[NODE]
+    refused = await cluster_http.place_for_create(request, RoomId(body.id))
+    if refused is not None:  # placed on another node: 307 there; or cannot be placed
+        return refused
     try:
         hub = node.create_room(RoomId(body.id), body.max_participants)
     except NodeOverloaded as exc:  # signalling/admission.py
@@ -179,6 +184,8 @@ async def readyz(request: web.Request) -> web.Response:
     node = request.app[NODE]
     if not node.ready:
         return web.json_response({"status": "starting"}, status=503)
+    if not request.app[CLUSTER].reachable:  # Redis configured and not answering
+        return web.json_response({"status": "directory_unreachable"}, status=503)
     body: dict[str, object] = {"status": "ready", "rooms": len(node.hubs),
                                "overloaded": node.admission.overloaded}
     if node.admission.overloaded:  # still serving its rooms: 200 (docs/operations.md)

@@ -2,7 +2,7 @@
 
 Checks the listener port, the ICE host addresses and who can reach them, the data dir and
 its secrets, the clock, recording storage, and the aiortc internals. The Redis directory
-has no check yet: the node has no Redis yet.
+(LIVEROOM_REDIS_URL) has no check here yet: `/readyz` reports it unreachable.
 
 Each check returns a `Finding` (ok, warn or fail, and one sentence a new operator can act
 on). Nothing here sends a packet: addresses are checked by binding, not by talking.

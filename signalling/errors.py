@@ -24,6 +24,8 @@ class SignalCode(StrEnum):
     ROOM_EXISTS = "room_exists"
     REPLACED = "replaced"
     NODE_OVERLOADED = "node_overloaded"
+    WRONG_NODE = "wrong_node"  # the room is on another node: its URL (signalling/cluster.py)
+    PLACEMENT_UNAVAILABLE = "placement_unavailable"
     INTERNAL = "internal"
     RECORDING_REFUSED = "recording_refused"
 

@@ -42,6 +42,7 @@ class CloseCode(IntEnum):
     REPLACED = 4409  # a newer connection of the same identity took the seat
     NODE_OVERLOADED = 4503  # the node refuses new participants for now (`node_overloaded`)
     ROOM_CLOSED = 4410  # the room was closed (admin API, or empty past its grace)
+    WRONG_NODE = 4307  # the room is hosted by another node: `wrong_node` carries its `url`
 
 
 def _utf8(value: str) -> str:
@@ -182,6 +183,8 @@ class Error(_Message):
     message: str
     retry_after_s: float | None = None
     """Set with `node_overloaded`: try again after this long (or another node)."""
+    url: str | None = None
+    """Set with `wrong_node`: the room's socket URL on the node that hosts it."""
 
 
 # --- node -> client: events --------------------------------------------------------------

@@ -81,6 +81,18 @@ class Settings(BaseSettings):
     uvloop: bool = Field(default=False, description="Run the node's event loop on uvloop "
                          "(measured in docs/performance.md)")
     dev: bool = False
+    redis_url: str = Field(default="", description="The cluster's room directory "
+                           "(redis://host:port/db); empty: one node, no services")
+    node_id: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,64}$", description="This "
+                         "node's id in the directory; empty: a new random one at each start")
+    heartbeat_s: float = Field(default=2.0, gt=0, description="How often the node "
+                               "refreshes its directory record and its rooms' leases")
+    node_ttl_s: float = Field(default=6.0, gt=0, description="A node is alive while its "
+                              "last heartbeat is younger than this")
+    room_lease_s: float = Field(default=15.0, gt=0, description="A room's placement "
+                                "lasts this long unless its owner renews it")
+    redis_timeout_s: float = Field(default=1.0, gt=0, description="Bound on each "
+                                   "directory call")
     recording: RecorderSettings = Field(  # LIVEROOM_RECORDING_* (recorder/config.py)
         default_factory=RecorderSettings)
 
@@ -214,6 +226,8 @@ def effective_settings(settings: BaseSettings, prefix: str = "") -> list[tuple[s
             continue
         if name in SECRET_FIELDS:
             shown = "(set)" if value else "(from the data dir)"
+        elif name == "redis_url" and "@" in value:  # redis://user:password@host
+            shown = f"{value.partition('://')[0]}://(credentials)@{value.rpartition('@')[2]}"
         elif isinstance(value, list):
             shown = ",".join(map(str, value))
         elif isinstance(value, bool):

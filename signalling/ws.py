@@ -13,6 +13,7 @@ from media.ids import Identity, LeaveReason, RoomId, valid_id
 
 from . import inbound
 from . import protocol as p
+from .cluster import CLUSTER
 from .connection import CLOSE_TIMEOUT_S, CloseRequested, Connection, encode
 from .errors import SignalCode, SignalError
 from .hub import RoomHub
@@ -39,6 +40,8 @@ CLOSE_CODES: dict[str, p.CloseCode] = {
     SignalCode.MESSAGE_TOO_LARGE: C.TOO_LARGE,
     SignalCode.RATE_LIMITED: C.RATE_LIMITED,
     SignalCode.NODE_OVERLOADED: C.NODE_OVERLOADED,  # signalling/admission.py
+    SignalCode.WRONG_NODE: C.WRONG_NODE,  # signalling/cluster.py
+    SignalCode.PLACEMENT_UNAVAILABLE: C.NODE_OVERLOADED,
 }
 _ALWAYS_CLOSE = frozenset([SignalCode.JOIN_TIMEOUT, SignalCode.MESSAGE_TOO_LARGE])
 _TOO_LARGE = encode(p.Error(code=SignalCode.MESSAGE_TOO_LARGE, message="message too large"))
@@ -62,6 +65,7 @@ class Session:
 
     def __init__(self, request: web.Request, conn: Connection, now: float) -> None:
         self.node = request.app[NODE]
+        self.cluster = request.app[CLUSTER]
         self.settings = self.node.settings
         raw_room = request.match_info["room_id"]
         self.room_id = RoomId(raw_room) if valid_id(raw_room) else None  # refused at join
@@ -136,6 +140,7 @@ class Session:
                 f"protocol version {message.v} unsupported; this node speaks {p.PROTOCOL_VERSION}",
             )
         claims = verify(self.node.secret, message.token, room=self.room_id)
+        await self.cluster.place(self.room_id, create=self.settings.auto_create_rooms)
         hub = self.node.hub_for_join(self.room_id, Identity(claims.sub))
         token = resume_token(self.node.secret, claims, self.settings.token_ttl_s)
         await hub.join(self.conn, claims, message.id, token)
@@ -146,7 +151,8 @@ class Session:
         code = CLOSE_CODES.get(exc.code)
         if exc.code != SignalCode.MESSAGE_TOO_LARGE:  # that one Socket.close says itself
             self.conn.send(p.Error(id=request_id, code=exc.code, message=exc.message,
-                                   retry_after_s=getattr(exc, "retry_after_s", None)))
+                                   retry_after_s=getattr(exc, "retry_after_s", None),
+                                   url=getattr(exc, "url", None)))
         if close or self.hub is None or exc.code in _ALWAYS_CLOSE:
             self.conn.close(code or C.PROTOCOL, exc.code)
         log.info("request_refused", code=exc.code, participant=self.conn.identity)

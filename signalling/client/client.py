@@ -24,9 +24,12 @@ from signalling import protocol as p
 
 from .aiortc_compat import ice_protocols
 from .continuity import (
+    FINAL_CLOSE_CODES,
+    FINAL_ERRORS,
     FIRST_PACKET,
     GAVE_UP,
     ICE_CONNECTED,
+    MAX_REDIRECTS,
     RECONNECT_STARTED,
     SIGNALLING_RESUMED,
     STALL_DETECTED,
@@ -40,19 +43,11 @@ from .reception import install as install_reception
 from .sockets import close_quickly, first_to_connect
 from .uplink import add_track, close_keeping_tracks
 
-__all__ = ["FINAL_CLOSE_CODES", "FINAL_ERRORS", "Client"]
+__all__ = ["FINAL_CLOSE_CODES", "FINAL_ERRORS", "MAX_REDIRECTS", "Client"]
 
 M = TypeVar("M", bound=p.ServerMessage)
 
 
-# The node closed us on purpose (replaced, room closed, refused): do not reconnect.
-C = p.CloseCode
-FINAL_CLOSE_CODES = frozenset([
-    C.NORMAL, C.PROTOCOL, C.AUTH, C.FORBIDDEN, C.NOT_FOUND, C.ROOM_FULL, C.REPLACED,
-    C.ROOM_CLOSED,
-])
-"""Closes after which rejoining cannot help (others, 4010 or 4029 included, reconnect)."""
-FINAL_ERRORS = frozenset(["bad_token", "token_expired", "wrong_room", "room_full"])
 
 
 class Client:
@@ -69,6 +64,7 @@ class Client:
         reception: bool = False,
     ) -> None:
         self.ws_url = base_url.replace("http", "ws", 1).rstrip("/") + f"/v1/rooms/{room}/ws"
+        self.entry_url = self.ws_url  # a failed reconnect asks here again (redirected)
         self.token = token
         self.impairment = impairment
         self.record_packets = record_packets
@@ -124,11 +120,20 @@ class Client:
         self._reader = asyncio.ensure_future(self._read(self._ws))
 
     async def join(self) -> p.Joined:
-        if self._ws is None:
-            await self.connect()
-        token = self.resume_token or self.token
-        reply = await self.request(p.Join(id=next(self._ids), v=p.PROTOCOL_VERSION,
-                                          token=token))
+        """Join, following `wrong_node` (the room is on another node) MAX_REDIRECTS times."""
+        for redirects in itertools.count():
+            if self._ws is None:
+                await self.connect()
+            try:
+                reply = await self.request(p.Join(id=next(self._ids), v=p.PROTOCOL_VERSION,
+                                                  token=self.resume_token or self.token))
+                break
+            except ClientError as exc:
+                if exc.code != "wrong_node" or not exc.url or redirects >= MAX_REDIRECTS:
+                    raise
+                old, self._ws, self.ws_url = self._ws, None, exc.url
+                if old is not None:
+                    self._abandon_task(close_quickly(old))
         assert isinstance(reply, p.Joined)
         self.joined = reply
         self.resume_token = reply.resume_token
@@ -146,7 +151,7 @@ class Client:
         finally:
             self._pending.pop(rid, None)
         if isinstance(reply, p.Error):
-            raise ClientError(reply.code, reply.message, reply.retry_after_s)
+            raise ClientError(reply.code, reply.message, reply.retry_after_s, reply.url)
         return reply
 
     async def send_raw(self, data: str) -> None:
@@ -357,6 +362,7 @@ class Client:
             except (ConnectionError, OSError, TimeoutError, aiohttp.ClientError):
                 pass
             self._abandon_connections()
+            self.ws_url = self.entry_url  # the room's node may be gone: ask the entry
             await asyncio.sleep(self.policy.delay(attempt.attempts, self._rng))
         attempt.mark(GAVE_UP, time.monotonic())
         self.gave_up = True

@@ -6,6 +6,18 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from signalling.protocol import CloseCode as C
+
+# The node closed us on purpose (replaced, room closed, refused): do not reconnect.
+FINAL_CLOSE_CODES = frozenset([
+    C.NORMAL, C.PROTOCOL, C.AUTH, C.FORBIDDEN, C.NOT_FOUND, C.ROOM_FULL, C.REPLACED,
+    C.ROOM_CLOSED, C.WRONG_NODE,
+])
+"""Closes after which rejoining cannot help (others, 4010 or 4029 included, reconnect);
+after 4307 (`wrong_node`) the join that got it follows the URL itself."""
+FINAL_ERRORS = frozenset(["bad_token", "token_expired", "wrong_room", "room_full"])
+MAX_REDIRECTS = 3  # `wrong_node` answers a join follows (the cluster redirects once)
+
 # Reconnect phases, in the order they normally happen.
 STALL_DETECTED = "stall_detected"
 RECONNECT_STARTED = "reconnect_started"
