@@ -176,10 +176,33 @@ def check_recording_storage(settings: Settings) -> Finding:
                    f"{recording.s3_endpoint} (not contacted: the node checks it when it uploads)")
 
 
+async def check_redis(settings: Settings) -> Finding:
+    """The room directory: embedded (one node), or a Redis that answers PING in time."""
+    if not settings.redis_url:
+        return Finding(Level.OK, "directory", "embedded (one node, no Redis)")
+    import redis.asyncio as aioredis
+
+    where = settings.redis_url.rpartition("@")[2]  # never print a password
+    client = aioredis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s,
+                               socket_connect_timeout=settings.redis_timeout_s)
+    try:
+        await client.ping()
+    except Exception as exc:  # connection refused, timeout, auth: said in words below
+        return Finding(Level.FAIL, "directory", f"Redis at {where} does not answer "
+                       f"({type(exc).__name__}: {exc}) (LIVEROOM_REDIS_URL)")
+    finally:
+        await client.aclose()
+    return Finding(Level.OK, "directory", f"Redis at {where} answers")
+
+
 def run(settings: Settings) -> list[Finding]:
     findings = [check_listener(settings), *check_ice_addresses(settings),
                 *check_data_dir(settings), check_clock(), check_recording_storage(settings)]
-    findings.append(asyncio.run(check_aiortc()))
+
+    async def checks() -> list[Finding]:
+        return [await check_redis(settings), await check_aiortc()]
+
+    findings.extend(asyncio.run(checks()))
     return findings
 
 

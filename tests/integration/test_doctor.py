@@ -67,3 +67,20 @@ def test_s3_recording_storage_without_a_bucket_fails(tmp_path: Path) -> None:
     recording = RecorderSettings(storage="s3", s3_endpoint="http://127.0.0.1:1")
     failed = lines(doctor.run(settings(tmp_path, recording=recording)), Level.FAIL)
     assert failed == ["fail recording: storage is s3 but LIVEROOM_RECORDING_S3_BUCKET is not set"]
+
+
+def test_a_configured_redis_that_does_not_answer_fails_and_one_that_does_is_ok(
+    tmp_path: Path
+) -> None:
+    from tests.redis_server import RedisServer
+
+    server = RedisServer()  # not started yet: nothing listens on its port
+    failed = lines(doctor.run(settings(tmp_path, redis_url=server.url)), Level.FAIL)
+    assert len(failed) == 1 and failed[0].startswith(
+        f"fail directory: Redis at redis://127.0.0.1:{server.port}/0 does not answer")
+    server.start()
+    try:
+        ok = lines(doctor.run(settings(tmp_path, redis_url=server.url)), Level.OK)
+        assert f"ok   directory: Redis at redis://127.0.0.1:{server.port}/0 answers" in ok
+    finally:
+        server.stop()
