@@ -11,7 +11,7 @@ from playwright.async_api import Page, expect
 from media.ids import Role
 from tests.browser.conftest import BrowserFactory
 from tests.browser.helpers import ROOM, join_url, open_join_page, python_client, video_frames
-from tests.conftest import RunningNode
+from tests.conftest import Clients, RunningNode
 
 NewPage = Callable[..., Awaitable[Page]]
 WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
@@ -96,7 +96,7 @@ ALL_RELEASED = "window.__streams.every(s => s.getTracks().every(t => t.readyStat
 
 
 async def test_a_refused_join_is_explained_and_lets_go_of_the_camera(
-    node_factory: Callable[..., Awaitable[RunningNode]], new_page: NewPage
+    node_factory: Callable[..., Awaitable[RunningNode]], new_page: NewPage, clients: Clients
 ) -> None:
     node = await node_factory(max_participants=1)
     page = await new_page()
@@ -117,18 +117,16 @@ async def test_a_refused_join_is_explained_and_lets_go_of_the_camera(
     await refused(f"{node.url}/join?token={forged}", "This join link is not valid.")
     await expect(page.get_by_role("button", name="Join session")).to_have_attribute(
         "aria-disabled", "true")
-    seated = await python_client(node, "tutor", Role.TUTOR)
-    try:
-        await refused(join_url(node, "maya"), "This session is full.")
-        # a full room may free up: the page offers to try again, camera back on first
-        again = page.get_by_role("button", name="Try again")
-        await expect(again).not_to_have_attribute("aria-disabled", "true")
-        await again.click()
-        await expect(page.get_by_role("alert")).to_contain_text("This session is full.")
-        assert await page.evaluate(STREAMS_ASKED) >= 2  # asked again for the new try
-        assert await page.evaluate(ALL_RELEASED)
-    finally:
-        await seated.close()
+    seated = clients.add(await python_client(node, "tutor", Role.TUTOR))
+    await refused(join_url(node, "maya"), "This session is full.")
+    # a full room may free up: the page offers to try again, camera back on first
+    again = page.get_by_role("button", name="Try again")
+    await expect(again).not_to_have_attribute("aria-disabled", "true")
+    await again.click()
+    await expect(page.get_by_role("alert")).to_contain_text("This session is full.")
+    assert await page.evaluate(STREAMS_ASKED) >= 2  # asked again for the new try
+    assert await page.evaluate(ALL_RELEASED)
+    await seated.close()
 
     await page.goto(f"{node.url}/join?token=not-a-token")
     await expect(page.get_by_role("alert")).to_contain_text("This join link is not valid.")

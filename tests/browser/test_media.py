@@ -26,7 +26,7 @@ from tests.browser.helpers import (
     tile,
     video_frames,
 )
-from tests.conftest import RunningNode
+from tests.conftest import Clients, RunningNode
 
 NewPage = Callable[..., Awaitable[Page]]
 
@@ -91,70 +91,64 @@ async def loudest_audio(downlink: RemoteDownlink, seconds: float) -> tuple[int, 
 
 
 async def test_chromium_publishes_vp8_and_opus_that_a_python_client_decodes_at_the_sent_rate(
-    node: RunningNode, new_page: NewPage
+    node: RunningNode, new_page: NewPage, clients: Clients
 ) -> None:
     page = await new_page()
     await join(page, join_url(node, "maya", Role.LEARNER, name="Maya"))
-    tutor = await python_client(node, "tutor", Role.TUTOR, record_packets=True)
-    try:
-        downlink = await tutor.wait_for(downlink_with_tracks("maya"))
-        first = await asyncio.wait_for(downlink.tracks[Kind.VIDEO].recv(), 10)
-        assert isinstance(first, av.VideoFrame)
-        # past the start-up ramp, and drain what the receivers queued meanwhile
-        await asyncio.gather(count_video_frames(downlink, 1.0), loudest_audio(downlink, 1.0))
+    tutor = clients.add(await python_client(node, "tutor", Role.TUTOR, record_packets=True))
+    downlink = await tutor.wait_for(downlink_with_tracks("maya"))
+    first = await asyncio.wait_for(downlink.tracks[Kind.VIDEO].recv(), 10)
+    assert isinstance(first, av.VideoFrame)
+    # past the start-up ramp, and drain what the receivers queued meanwhile
+    await asyncio.gather(count_video_frames(downlink, 1.0), loudest_audio(downlink, 1.0))
 
-        before = await outbound_video(page)
-        (frames, elapsed), (audio_frames, rate, peak) = await asyncio.gather(
-            count_video_frames(downlink, 3.0), loudest_audio(downlink, 3.0))
-        after = await outbound_video(page)
-        sent = after["framesSent"] - before["framesSent"]
-        sent_fps = sent * 1000 / (after["at"] - before["at"])
-        received_fps = frames / elapsed
-        print(f"Chromium sent {sent_fps:.1f} fps ({after['width']}x{after['height']}, "
-              f"getStats framesPerSecond {after['fps']}); Python decoded {received_fps:.1f} fps; "
-              f"{audio_frames} audio frames at {rate} Hz in 3 s, peak {peak}")
-        assert sent_fps >= 14, "the fake camera runs at 20 fps"
-        assert received_fps >= 0.85 * sent_fps
-        assert (first.width, first.height) == (after["width"], after["height"])
-        assert rate == 48000
-        assert audio_frames >= 120  # 20 ms frames: 150 in 3 s
-        assert peak > 1000, "the fake microphone beeps"
-        assert codec_of(downlink, Kind.VIDEO) == "VP8"
-        assert codec_of(downlink, Kind.AUDIO) == "OPUS"
+    before = await outbound_video(page)
+    (frames, elapsed), (audio_frames, rate, peak) = await asyncio.gather(
+        count_video_frames(downlink, 3.0), loudest_audio(downlink, 3.0))
+    after = await outbound_video(page)
+    sent = after["framesSent"] - before["framesSent"]
+    sent_fps = sent * 1000 / (after["at"] - before["at"])
+    received_fps = frames / elapsed
+    print(f"Chromium sent {sent_fps:.1f} fps ({after['width']}x{after['height']}, "
+          f"getStats framesPerSecond {after['fps']}); Python decoded {received_fps:.1f} fps; "
+          f"{audio_frames} audio frames at {rate} Hz in 3 s, peak {peak}")
+    assert sent_fps >= 14, "the fake camera runs at 20 fps"
+    assert received_fps >= 0.85 * sent_fps
+    assert (first.width, first.height) == (after["width"], after["height"])
+    assert rate == 48000
+    assert audio_frames >= 120  # 20 ms frames: 150 in 3 s
+    assert peak > 1000, "the fake microphone beeps"
+    assert codec_of(downlink, Kind.VIDEO) == "VP8"
+    assert codec_of(downlink, Kind.AUDIO) == "OPUS"
 
-        # the page's mute and camera buttons reach the other side as events
-        await page.get_by_role("button", name="Mute microphone").click()
-        await page.get_by_role("button", name="Turn camera off").click()
-        muted = await tutor.wait_for(lambda c: {
-            e.publication.kind for e in c.events_of(p.TrackMuted) if e.muted
-        } == {Kind.AUDIO, Kind.VIDEO} or None)
-        assert muted
-    finally:
-        await tutor.close()
+    # the page's mute and camera buttons reach the other side as events
+    await page.get_by_role("button", name="Mute microphone").click()
+    await page.get_by_role("button", name="Turn camera off").click()
+    muted = await tutor.wait_for(lambda c: {
+        e.publication.kind for e in c.events_of(p.TrackMuted) if e.muted
+    } == {Kind.AUDIO, Kind.VIDEO} or None)
+    assert muted
 
 
 async def test_chromium_plays_the_video_and_audio_a_python_client_publishes(
-    node: RunningNode, new_page: NewPage, clip: Clip
+    node: RunningNode, new_page: NewPage, clip: Clip, clients: Clients
 ) -> None:
-    tutor = await python_client(node, "tutor", Role.TUTOR, name="Ms Rivera", clip=clip,
-                                subscribe=False)
-    try:
-        page = await new_page()
-        await join(page, join_url(node, "maya", Role.LEARNER, name="Maya"))
-        remote = tile(page, "tutor")
-        await expect(remote).to_have_attribute("data-camera", "on")
-        await expect(remote.locator(".chip-speaking")).to_be_visible()  # the clip's tone
-        frames = await video_frames(page, '.tile[data-identity="tutor"] video', 2.0)
-        audio = await inbound_audio(page, "tutor")
-        print(f"Chromium presented {frames} frames in 2 s of a 30 fps clip; audio {audio}")
-        assert frames >= 20
-        assert audio["level"] > 0.05 and audio["energy"] > 0
-        size = await page.evaluate(
-            """() => { const v = document.querySelector('.tile[data-identity="tutor"] video');
-                       return [v.videoWidth, v.videoHeight]; }""")
-        assert size == [clip.width, clip.height]
-    finally:
-        await tutor.close()
+    clients.add(await python_client(node, "tutor", Role.TUTOR, name="Ms Rivera", clip=clip,
+                                    subscribe=False))
+    page = await new_page()
+    await join(page, join_url(node, "maya", Role.LEARNER, name="Maya"))
+    remote = tile(page, "tutor")
+    await expect(remote).to_have_attribute("data-camera", "on")
+    await expect(remote.locator(".chip-speaking")).to_be_visible()  # the clip's tone
+    frames = await video_frames(page, '.tile[data-identity="tutor"] video', 2.0)
+    audio = await inbound_audio(page, "tutor")
+    print(f"Chromium presented {frames} frames in 2 s of a 30 fps clip; audio {audio}")
+    assert frames >= 20
+    assert audio["level"] > 0.05 and audio["energy"] > 0
+    size = await page.evaluate(
+        """() => { const v = document.querySelector('.tile[data-identity="tutor"] video');
+                   return [v.videoWidth, v.videoHeight]; }""")
+    assert size == [clip.width, clip.height]
 
 
 async def test_two_chromium_pages_see_and_hear_each_other(

@@ -30,6 +30,7 @@ from signalling.client.clip import Clip, ClipTrack
 from signalling.client.continuity import ReconnectPolicy
 from tests.browser.conftest import BASE_FLAGS, FAKE_DEVICES, FAKE_UI, chromium_path
 from tests.browser.helpers import ROOM, downlink_with_tracks, join
+from tests.conftest import Clients
 from tests.integration.test_continuity import Watch, record
 from tests.integration.test_link_cut import HOLD_S, last_run_start
 from tests.netns import Link
@@ -135,11 +136,12 @@ async def hold(seconds: float, poll: Callable[[], None]) -> None:
 
 @pytest.mark.timeout(300)
 async def test_chromium_through_real_link_cuts_of_5_20_and_40_s(
-    node_factory: Callable[..., Any], link: Link, clip: Clip, tmp_path: Path
+    node_factory: Callable[..., Any], link: Link, clip: Clip, tmp_path: Path, clients: Clients
 ) -> None:
     node = await node_factory(host=link.host_address, ice_host_addresses=[link.host_address])
-    tutor = Client(node.url, ROOM, node.token(ROOM, "tutor", Role.TUTOR, name="Ms Rivera"),
-                   reconnect=ReconnectPolicy())
+    tutor = clients.add(Client(
+        node.url, ROOM, node.token(ROOM, "tutor", Role.TUTOR, name="Ms Rivera"),
+        reconnect=ReconnectPolicy()))
     watches: list[Watch] = []
 
     def poll_tutor() -> None:
@@ -229,4 +231,3 @@ async def test_chromium_through_real_link_cuts_of_5_20_and_40_s(
         for watch in watches:
             if watch.task is not None:
                 watch.task.cancel()
-        await tutor.close()

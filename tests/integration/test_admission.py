@@ -22,9 +22,9 @@ from media.ids import Kind, Role
 from signalling import protocol as p
 from signalling.client import Client
 from signalling.client.clip import Clip
-from tests.conftest import RunningNode
+from tests.conftest import Clients, RunningNode
 from tests.integration.own_loop import NodeOnItsOwnLoop
-from tests.integration.test_forwarding import ROOM, has_tracks, joined_client, publish_clip
+from tests.integration.test_forwarding import ROOM, has_tracks, publish_clip
 
 WINDOW_S = 1.0
 
@@ -102,12 +102,12 @@ async def until(predicate: object, timeout: float, what: str) -> None:
 
 
 async def test_an_overloaded_node_refuses_the_next_join_and_admits_again_when_load_ends(
-    own_loop: NodeOnItsOwnLoop, clip: Clip
+    own_loop: NodeOnItsOwnLoop, clip: Clip, clients: Clients
 ) -> None:
     running = await asyncio.get_running_loop().run_in_executor(None, own_loop.start)
     node = own_loop.node
-    tutor = await joined_client(running, "tutor", Role.TUTOR)
-    learner = await joined_client(running, "learner-a", Role.LEARNER, record_packets=True)
+    tutor = await clients.join(running, ROOM, "tutor", Role.TUTOR)
+    learner = await clients.join(running, ROOM, "learner-a", Role.LEARNER, record_packets=True)
     lag = PlantedLag(own_loop)
     try:
         await publish_clip(tutor, clip)
@@ -145,5 +145,3 @@ async def test_an_overloaded_node_refuses_the_next_join_and_admits_again_when_lo
         assert video_since(learner, "tutor", time.monotonic() - 1.0) > 10
     finally:
         lag.stop()
-        await learner.close()
-        await tutor.close()

@@ -15,7 +15,7 @@ from signalling.client import Client, ClientError
 from signalling.client.clip import Clip, ClipTrack
 from signalling.keys import NODE
 from signalling.tokens import TokenGrants, mint
-from tests.conftest import API_KEY, RunningNode
+from tests.conftest import API_KEY, Clients, RunningNode
 from tests.integration.test_forwarding import frame_numbers, has_tracks
 
 ROOM = "lesson-bad"
@@ -127,62 +127,57 @@ async def test_bad_tokens_are_refused(
     assert "mallory" not in node.app[NODE].hubs[RoomId(ROOM)].connections
 
 
-async def test_full_room_refuses_the_next_participant(node: RunningNode, clip: Clip) -> None:
+async def test_full_room_refuses_the_next_participant(
+    node: RunningNode, clip: Clip, clients: Clients
+) -> None:
     hub = node.app[NODE].create_room("small", max_participants=2)  # type: ignore[arg-type]
-    first = Client(node.url, "small", node.token("small", "a", Role.TUTOR))
-    second = Client(node.url, "small", node.token("small", "b", Role.LEARNER))
-    third = Client(node.url, "small", node.token("small", "c", Role.LEARNER))
-    try:
-        await first.join()
-        await second.join()
-        with pytest.raises(ClientError) as refused:
-            await third.join()
-        assert refused.value.code == "room_full"
-        await third.wait_for(lambda c: c.close_code is not None)
-        assert third.close_code == 4009
-        assert set(hub.connections) == {"a", "b"}
-    finally:
-        for client in (first, second, third):
-            await client.close()
+    first = clients.new(node, "small", "a", Role.TUTOR)
+    second = clients.new(node, "small", "b", Role.LEARNER)
+    third = clients.new(node, "small", "c", Role.LEARNER)
+    await first.join()
+    await second.join()
+    with pytest.raises(ClientError) as refused:
+        await third.join()
+    assert refused.value.code == "room_full"
+    await third.wait_for(lambda c: c.close_code is not None)
+    assert third.close_code == 4009
+    assert set(hub.connections) == {"a", "b"}
 
 
 async def test_publish_without_grant_and_bad_sdp(
-    node: RunningNode, healthy_room: tuple[Client, Client], clip: Clip
+    node: RunningNode, healthy_room: tuple[Client, Client], clip: Clip,
+    clients: Clients,
 ) -> None:
     from signalling import protocol as p
 
-    observer = Client(node.url, ROOM, node.token(ROOM, "observer", Role.OBSERVER))
-    muted_learner = Client(node.url, ROOM, node.token(
-        ROOM, "no-publish", Role.LEARNER, grants=TokenGrants(publish=False, subscribe=True)))
-    try:
-        await observer.join()
-        await muted_learner.join()
-        for client in (observer, muted_learner):
-            with pytest.raises(ClientError) as refused:
-                await client.publish([ClipTrack(clip, "video")])
-            assert refused.value.code == "publish_not_allowed"
-        cases = {
-            "garbage": ("not an sdp at all", "bad_sdp"),
-            "no media": ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", "bad_sdp"),
-            "simulcast": (SIMULCAST_OFFER, "simulcast_unsupported"),
-        }
-        tutor, _ = healthy_room
-        for name, (sdp, code) in cases.items():
-            with pytest.raises(ClientError) as refused:
-                await tutor.request(p.Publish(id=f"bad-{name.replace(' ', '-')}", sdp=sdp))
-            assert refused.value.code == code, name
+    observer = clients.new(node, ROOM, "observer", Role.OBSERVER)
+    muted_learner = clients.add(Client(node.url, ROOM, node.token(
+        ROOM, "no-publish", Role.LEARNER, grants=TokenGrants(publish=False, subscribe=True))))
+    await observer.join()
+    await muted_learner.join()
+    for client in (observer, muted_learner):
         with pytest.raises(ClientError) as refused:
-            await tutor.request(p.Answer(id="bad-answer", downlink="d999", sdp="v=0"))
-        assert refused.value.code == "unknown_downlink"
+            await client.publish([ClipTrack(clip, "video")])
+        assert refused.value.code == "publish_not_allowed"
+    cases = {
+        "garbage": ("not an sdp at all", "bad_sdp"),
+        "no media": ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", "bad_sdp"),
+        "simulcast": (SIMULCAST_OFFER, "simulcast_unsupported"),
+    }
+    tutor, _ = healthy_room
+    for name, (sdp, code) in cases.items():
         with pytest.raises(ClientError) as refused:
-            await observer.request(p.Mute(id="m", kind=Kind.VIDEO, muted=True))
-        assert refused.value.code == "not_published"
-        # the tutor's publication survived its bad re-publish attempts
-        assert set(node.app[NODE].hubs[RoomId(ROOM)].room.get(Identity("tutor")).publications) == {
-            Kind.AUDIO, Kind.VIDEO}
-    finally:
-        await observer.close()
-        await muted_learner.close()
+            await tutor.request(p.Publish(id=f"bad-{name.replace(' ', '-')}", sdp=sdp))
+        assert refused.value.code == code, name
+    with pytest.raises(ClientError) as refused:
+        await tutor.request(p.Answer(id="bad-answer", downlink="d999", sdp="v=0"))
+    assert refused.value.code == "unknown_downlink"
+    with pytest.raises(ClientError) as refused:
+        await observer.request(p.Mute(id="m", kind=Kind.VIDEO, muted=True))
+    assert refused.value.code == "not_published"
+    # the tutor's publication survived its bad re-publish attempts
+    assert set(node.app[NODE].hubs[RoomId(ROOM)].room.get(Identity("tutor")).publications) == {
+        Kind.AUDIO, Kind.VIDEO}
 
 
 async def test_join_timeout_closes_a_silent_socket(node_factory: object) -> None:

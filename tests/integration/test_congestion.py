@@ -24,7 +24,7 @@ from media.ids import Kind, Role
 from qos.impairment import Impairment, LinkProfile
 from qos.probe_tracks import probe_tracks
 from signalling.client import Client
-from tests.conftest import RunningNode
+from tests.conftest import Clients, RunningNode
 
 LINK = LinkProfile(rate_kbps=500, queue_packets=32)
 RAMP_TO = 700_000
@@ -131,7 +131,7 @@ async def test_a_learner_on_a_500_kbps_link_slows_the_tutor_encoder_and_stops_lo
 
 
 async def test_a_learner_bot_on_a_slow_uplink_sends_a_lower_rendition(
-    node: RunningNode,
+    node: RunningNode, clients: Clients,
 ) -> None:
     """The REMB the node sends a publisher reaches a bot's pre-encoded clip ladder (the
     gate's learners), which steps down until its 150 kbps uplink stops dropping."""
@@ -140,21 +140,17 @@ async def test_a_learner_bot_on_a_slow_uplink_sends_a_lower_rendition(
     ladder = [encode_clip(2.0, 30, 320, 240, 300_000), encode_clip(2.0, 30, 160, 120, 60_000),
               encode_clip(2.0, 30, 160, 120, 30_000, hold=2)]
     link = Impairment(outbound=LinkProfile(rate_kbps=150, queue_packets=32), seed=6)
-    learner = Client(node.url, "ladder", node.token("ladder", "learner", Role.LEARNER),
-                     impairment=link)
+    learner = clients.new(node, "ladder", "learner", Role.LEARNER, impairment=link)
     video = ClipTrack(ladder, "video")
-    try:
-        await learner.join()
-        await learner.publish([ClipTrack(ladder[0], "audio"), video])
-        deadline = time.monotonic() + 45.0
-        calm: list[tuple[int, int]] = []  # (rendition, datagrams dropped) of quiet 3 s spans
-        while time.monotonic() < deadline and not calm:
-            dropped = link.dropped_out
-            await asyncio.sleep(3.0)
-            if link.dropped_out - dropped < 5:
-                calm.append((video.rendition, link.dropped_out - dropped))
-        assert calm, f"the uplink was still dropping after 45 s (rendition {video.rendition})"
-        assert calm[0][0] > 0, "300 kbps cannot fit a 150 kbps link"
-        assert link.dropped_out > 0  # it did start above the link's rate
-    finally:
-        await learner.close()
+    await learner.join()
+    await learner.publish([ClipTrack(ladder[0], "audio"), video])
+    deadline = time.monotonic() + 45.0
+    calm: list[tuple[int, int]] = []  # (rendition, datagrams dropped) of quiet 3 s spans
+    while time.monotonic() < deadline and not calm:
+        dropped = link.dropped_out
+        await asyncio.sleep(3.0)
+        if link.dropped_out - dropped < 5:
+            calm.append((video.rendition, link.dropped_out - dropped))
+    assert calm, f"the uplink was still dropping after 45 s (rendition {video.rendition})"
+    assert calm[0][0] > 0, "300 kbps cannot fit a 150 kbps link"
+    assert link.dropped_out > 0  # it did start above the link's rate

@@ -8,7 +8,6 @@ from network restored to first decoded frame (TTMR) is reported and bounded.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -25,7 +24,7 @@ from signalling.client import Client, RemoteDownlink
 from signalling.client.clip import Clip, ClipTrack, read_frame_number
 from signalling.client.continuity import SIGNALLING_RESUMED, ReconnectPolicy
 from signalling.keys import NODE
-from tests.conftest import RunningNode
+from tests.conftest import Clients, RunningNode
 from tests.integration.test_forwarding import has_tracks
 
 ROOM = "lesson-c"
@@ -224,50 +223,42 @@ async def test_an_address_change_resumes_the_same_way(lesson: Lesson) -> None:
 
 
 async def test_the_same_identity_again_takes_the_seat_over(
-    node: RunningNode, clip: Clip
+    node: RunningNode, clip: Clip, clients: Clients
 ) -> None:
-    tutor = Client(node.url, ROOM, node.token(ROOM, "tutor", Role.TUTOR))
-    first = Client(node.url, ROOM, node.token(ROOM, "learner", Role.LEARNER))
-    second = Client(node.url, ROOM, node.token(ROOM, "learner", Role.LEARNER))
-    try:
-        await tutor.join()
-        await first.join()
-        await first.publish([ClipTrack(clip, "video")])
-        downlink = await tutor.wait_for(lambda c: c.downlink_from("learner"))
-        joined = await second.join()
-        assert joined.resumed
-        assert [x.identity for x in joined.room.participants].count("learner") == 1
-        await first.wait_for(lambda c: c.close_code is not None)
-        assert first.close_code == 4409
-        assert [e.reason for e in first.events_of(p.Closing)] == ["replaced"]
-        await second.publish([ClipTrack(clip, "video")])
-        await asyncio.sleep(0.5)
-        assert not tutor.events_of(p.ParticipantLeft)
-        assert [e for e in tutor.events_of(p.ParticipantJoined)
-                if e.participant.identity == "learner"] != []  # once, at the first join
-        assert len([e for e in tutor.events_of(p.ParticipantJoined)
-                    if e.participant.identity == "learner"]) == 1
-        assert tutor.downlink_from("learner") is downlink  # same stream continues
-    finally:
-        for client in (tutor, first, second):
-            await client.close()
+    tutor = clients.new(node, ROOM, "tutor", Role.TUTOR)
+    first = clients.new(node, ROOM, "learner", Role.LEARNER)
+    second = clients.new(node, ROOM, "learner", Role.LEARNER)
+    await tutor.join()
+    await first.join()
+    await first.publish([ClipTrack(clip, "video")])
+    downlink = await tutor.wait_for(lambda c: c.downlink_from("learner"))
+    joined = await second.join()
+    assert joined.resumed
+    assert [x.identity for x in joined.room.participants].count("learner") == 1
+    await first.wait_for(lambda c: c.close_code is not None)
+    assert first.close_code == 4409
+    assert [e.reason for e in first.events_of(p.Closing)] == ["replaced"]
+    await second.publish([ClipTrack(clip, "video")])
+    await asyncio.sleep(0.5)
+    assert not tutor.events_of(p.ParticipantLeft)
+    assert [e for e in tutor.events_of(p.ParticipantJoined)
+            if e.participant.identity == "learner"] != []  # once, at the first join
+    assert len([e for e in tutor.events_of(p.ParticipantJoined)
+                if e.participant.identity == "learner"]) == 1
+    assert tutor.downlink_from("learner") is downlink  # same stream continues
 
 
 async def test_an_expired_grace_period_frees_the_seat_and_tells_the_room(
-    node_factory: object,
+    node_factory: object, clients: Clients,
 ) -> None:
     node = await node_factory(reconnect_grace_s=1.0)  # type: ignore[operator]
-    tutor = Client(node.url, ROOM, node.token(ROOM, "tutor", Role.TUTOR))
-    learner = Client(node.url, ROOM, node.token(ROOM, "learner", Role.LEARNER))
+    tutor = clients.new(node, ROOM, "tutor", Role.TUTOR)
+    learner = clients.new(node, ROOM, "learner", Role.LEARNER)
     await tutor.join()
     await learner.join()
     await learner.close()  # gone without a word: the socket just drops
-    try:
-        reconnecting = await tutor.wait_for(lambda c: c.events_of(p.ParticipantReconnecting))
-        assert reconnecting[0].identity == "learner"
-        left = await tutor.wait_for(lambda c: c.events_of(p.ParticipantLeft), timeout=5)
-        assert (left[0].identity, left[0].reason) == ("learner", "disconnected")
-        assert set(node.app[NODE].hubs[ROOM].room.participants) == {"tutor"}
-    finally:
-        with contextlib.suppress(Exception):
-            await tutor.close()
+    reconnecting = await tutor.wait_for(lambda c: c.events_of(p.ParticipantReconnecting))
+    assert reconnecting[0].identity == "learner"
+    left = await tutor.wait_for(lambda c: c.events_of(p.ParticipantLeft), timeout=5)
+    assert (left[0].identity, left[0].reason) == ("learner", "disconnected")
+    assert set(node.app[NODE].hubs[ROOM].room.participants) == {"tutor"}

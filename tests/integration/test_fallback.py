@@ -23,8 +23,8 @@ from media.rtp import unwrap
 from qos.impairment import Impairment, LinkProfile
 from qos.probe_tracks import probe_tracks
 from signalling import protocol as p
-from signalling.client import Client, PacketRecord
-from tests.conftest import RunningNode
+from signalling.client import PacketRecord
+from tests.conftest import Clients, RunningNode
 from tests.integration.test_congestion import drain
 
 LINK = LinkProfile(rate_kbps=150, queue_packets=32)
@@ -57,14 +57,14 @@ def audio_loss(records: list[PacketRecord], start: float, end: float) -> float:
 
 @pytest.mark.timeout(90)
 async def test_a_learner_on_150_kbps_keeps_the_audio_and_gets_the_video_tried_again(
-    node: RunningNode, monkeypatch: pytest.MonkeyPatch
+    node: RunningNode, monkeypatch: pytest.MonkeyPatch, clients: Clients
 ) -> None:
     monkeypatch.setattr(media.fallback, "DEFAULT_POLICY", FallbackPolicy(retry_after=RETRY_S))
     room = "fallback"
-    tutor = Client(node.url, room, node.token(room, "tutor", Role.TUTOR))
+    tutor = clients.new(node, room, "tutor", Role.TUTOR)
     link = Impairment(inbound=LINK, seed=5)
-    learner = Client(node.url, room, node.token(room, "learner", Role.LEARNER),
-                     impairment=link, record_packets=True)
+    learner = clients.new(node, room, "learner", Role.LEARNER,
+                          impairment=link, record_packets=True)
     reader: asyncio.Task[None] | None = None
     try:
         await tutor.join()
@@ -101,5 +101,3 @@ async def test_a_learner_on_150_kbps_keeps_the_audio_and_gets_the_video_tried_ag
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
-        await tutor.close()
-        await learner.close()

@@ -14,7 +14,7 @@ from signalling import protocol as p
 from signalling.client import Client
 from signalling.client.clip import Clip, ClipTrack
 from signalling.keys import NODE
-from tests.conftest import RunningNode
+from tests.conftest import Clients, RunningNode
 from tests.integration.test_forwarding import frame_numbers, has_tracks
 
 
@@ -35,39 +35,35 @@ async def sender_reports(pc: object) -> list[object]:
 
 
 async def test_metrics_count_rooms_participants_and_forwarding(
-    node: RunningNode, clip: Clip
+    node: RunningNode, clip: Clip, clients: Clients
 ) -> None:
-    tutor = Client(node.url, "m", node.token("m", "tutor", Role.TUTOR))
-    learner = Client(node.url, "m", node.token("m", "learner", Role.LEARNER))
-    try:
-        await tutor.join()
-        await learner.join()
-        await tutor.publish([ClipTrack(clip, "audio"), ClipTrack(clip, "video")])
-        await frame_numbers(await learner.wait_for(has_tracks("tutor")), 15)
-        async with aiohttp.ClientSession() as http, http.get(f"{node.url}/metrics") as r:
-            text = await r.text()
-        assert metric(text, "liveroom_rooms") == 1
-        assert metric(text, "liveroom_participants") == 2
-        assert metric(text, 'liveroom_publications{kind="video"}') == 1
-        assert metric(text, 'liveroom_subscriptions{kind="audio"}') == 1
-        assert metric(text, 'liveroom_forwarded_packets_total{kind="video"}') > 15
-        assert metric(text, 'liveroom_forwarded_bytes_total{kind="audio"}') > 0
-        # present even when the first packet was a keyframe and no request was needed
-        assert metric(text, 'liveroom_keyframe_requests_total{direction="to_publishers"}') >= 0
-        assert 'liveroom_nacks_total{outcome="received"}' in text
-        # the subscriber got valid RTCP sender reports for the forwarded streams
-        downlink = learner.downlink_from("tutor")
-        assert downlink is not None
-        reports: list[object] = []
-        for _ in range(30):  # SRs go out every 0.5-1.5 s
-            reports = await sender_reports(downlink.pc)
-            if len(reports) == 2:
-                break
-            await asyncio.sleep(0.1)
-        assert len(reports) == 2 and all(r.packetsSent > 0 for r in reports)  # type: ignore[attr-defined]
-    finally:
-        await tutor.close()
-        await learner.close()
+    tutor = clients.new(node, "m", "tutor", Role.TUTOR)
+    learner = clients.new(node, "m", "learner", Role.LEARNER)
+    await tutor.join()
+    await learner.join()
+    await tutor.publish([ClipTrack(clip, "audio"), ClipTrack(clip, "video")])
+    await frame_numbers(await learner.wait_for(has_tracks("tutor")), 15)
+    async with aiohttp.ClientSession() as http, http.get(f"{node.url}/metrics") as r:
+        text = await r.text()
+    assert metric(text, "liveroom_rooms") == 1
+    assert metric(text, "liveroom_participants") == 2
+    assert metric(text, 'liveroom_publications{kind="video"}') == 1
+    assert metric(text, 'liveroom_subscriptions{kind="audio"}') == 1
+    assert metric(text, 'liveroom_forwarded_packets_total{kind="video"}') > 15
+    assert metric(text, 'liveroom_forwarded_bytes_total{kind="audio"}') > 0
+    # present even when the first packet was a keyframe and no request was needed
+    assert metric(text, 'liveroom_keyframe_requests_total{direction="to_publishers"}') >= 0
+    assert 'liveroom_nacks_total{outcome="received"}' in text
+    # the subscriber got valid RTCP sender reports for the forwarded streams
+    downlink = learner.downlink_from("tutor")
+    assert downlink is not None
+    reports: list[object] = []
+    for _ in range(30):  # SRs go out every 0.5-1.5 s
+        reports = await sender_reports(downlink.pc)
+        if len(reports) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert len(reports) == 2 and all(r.packetsSent > 0 for r in reports)  # type: ignore[attr-defined]
 
 
 async def test_leave_tells_the_room_and_frees_the_seat(node: RunningNode, clip: Clip) -> None:

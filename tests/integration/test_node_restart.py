@@ -20,7 +20,7 @@ from signalling.client import Client
 from signalling.client.clip import Clip, ClipTrack
 from signalling.client.continuity import SIGNALLING_RESUMED, ReconnectPolicy
 from signalling.tokens import mint
-from tests.conftest import API_KEY, SECRET, free_port
+from tests.conftest import API_KEY, SECRET, Clients, free_port
 
 ROOM = "lesson-r"
 
@@ -77,37 +77,33 @@ def node_process(tmp_path: Path) -> Iterator[NodeProcess]:
 
 
 async def test_clients_rejoin_a_restarted_node_by_themselves(
-    node_process: NodeProcess, clip: Clip
+    node_process: NodeProcess, clip: Clip, clients: Clients
 ) -> None:
     await node_process.ready()
-    clients = []
+    room = []
     for identity, role in (("tutor", Role.TUTOR), ("learner-a", Role.LEARNER),
                            ("learner-b", Role.LEARNER)):
         token = mint(SECRET, room=ROOM, identity=identity, role=role)
-        client = Client(node_process.url, ROOM, token, reconnect=ReconnectPolicy())
+        client = clients.add(Client(node_process.url, ROOM, token, reconnect=ReconnectPolicy()))
         await client.join()
         await client.publish([ClipTrack(clip, "audio"), ClipTrack(clip, "video")])
-        clients.append(client)
-    try:
-        assert await node_process.participants() == {"tutor", "learner-a", "learner-b"}
-        node_process.kill()
-        await asyncio.sleep(1.0)
-        node_process.start()
-        ready = await node_process.ready()
-        async with asyncio.timeout(10):
-            while await node_process.participants() != {"tutor", "learner-a", "learner-b"}:
-                await asyncio.sleep(0.05)
-        back = time.monotonic() - ready
-        print(f"all clients back {back:.2f} s after the node was ready")
-        assert back <= 5.0
-        for client in clients:
-            assert client.reconnects and SIGNALLING_RESUMED in client.reconnects[-1].phases
-        # media flows again: every client gets offers for the two others
-        for client in clients:
-            await client.wait_for(
-                lambda c: len({d.publisher for d in c.downlinks.values() if d.tracks}) == 2,
-                timeout=10)
-            assert not any(e.reason == "left" for e in client.events_of(p.ParticipantLeft))
-    finally:
-        for client in clients:
-            await client.close()
+        room.append(client)
+    assert await node_process.participants() == {"tutor", "learner-a", "learner-b"}
+    node_process.kill()
+    await asyncio.sleep(1.0)
+    node_process.start()
+    ready = await node_process.ready()
+    async with asyncio.timeout(10):
+        while await node_process.participants() != {"tutor", "learner-a", "learner-b"}:
+            await asyncio.sleep(0.05)
+    back = time.monotonic() - ready
+    print(f"all clients back {back:.2f} s after the node was ready")
+    assert back <= 5.0
+    for client in room:
+        assert client.reconnects and SIGNALLING_RESUMED in client.reconnects[-1].phases
+    # media flows again: every client gets offers for the two others
+    for client in room:
+        await client.wait_for(
+            lambda c: len({d.publisher for d in c.downlinks.values() if d.tracks}) == 2,
+            timeout=10)
+        assert not any(e.reason == "left" for e in client.events_of(p.ParticipantLeft))

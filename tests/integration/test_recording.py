@@ -24,7 +24,7 @@ from recorder.config import RecorderSettings
 from signalling import protocol as p
 from signalling.client import Client, ClientError
 from signalling.tokens import Consent
-from tests.conftest import API_KEY, RunningNode
+from tests.conftest import API_KEY, Clients, RunningNode
 from tests.integration.recording_probe import (
     av_offsets,
     decode,
@@ -46,32 +46,29 @@ async def stop_recording(node: RunningNode, room: str) -> None:
 
 
 async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
-    node_factory: Callable[..., object], tmp_path: Path
+    node_factory: Callable[..., object], tmp_path: Path, clients: Clients
 ) -> None:
     node: RunningNode = await node_factory(recording=RECORDING)  # type: ignore[misc]
     room = "rec-1-1"
-    tutor = Client(node.url, room, node.token(room, "tutor", Role.TUTOR))
-    learner = Client(node.url, room, node.token(room, "learner", Role.LEARNER,
-                                                 consent=CONSENT))
-    try:
-        await tutor.join()
-        await learner.join()
-        await tutor.publish(list(probe_tracks()))
-        await learner.publish(list(probe_tracks()))
-        published = time.monotonic()
-        await asyncio.sleep(20.0)
-        await tutor.wait_for(lambda c: any(
-            e.recorded == ["learner", "tutor"] for e in c.events_of(p.RecordingStarted)),
-            timeout=5)
-        stopped = time.monotonic()
-        await stop_recording(node, room)
-        wall = stopped - published
-        for client in (tutor, learner):
-            await client.wait_for(lambda c: bool(c.events_of(p.RecordingStopped)),
-                                    timeout=5)
-    finally:
-        await tutor.close()
-        await learner.close()
+    tutor = clients.new(node, room, "tutor", Role.TUTOR)
+    learner = clients.add(Client(node.url, room, node.token(room, "learner", Role.LEARNER,
+                                                             consent=CONSENT)))
+    await tutor.join()
+    await learner.join()
+    await tutor.publish(list(probe_tracks()))
+    await learner.publish(list(probe_tracks()))
+    published = time.monotonic()
+    await asyncio.sleep(20.0)
+    await tutor.wait_for(lambda c: any(
+        e.recorded == ["learner", "tutor"] for e in c.events_of(p.RecordingStarted)),
+        timeout=5)
+    stopped = time.monotonic()
+    await stop_recording(node, room)
+    wall = stopped - published
+    for client in (tutor, learner):
+        await client.wait_for(lambda c: bool(c.events_of(p.RecordingStopped)), timeout=5)
+    await tutor.close()  # the lesson ends before its files are read
+    await learner.close()
     recorder = recorder_of(tmp_path)
     (session,) = recorder.sessions()
     files = recorder.open(session)
@@ -113,26 +110,24 @@ async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
 
 
 async def test_a_learner_without_consent_leaves_no_byte_while_the_tutor_is_recorded(
-    node_factory: Callable[..., object], tmp_path: Path
+    node_factory: Callable[..., object], tmp_path: Path, clients: Clients
 ) -> None:
     node: RunningNode = await node_factory(recording=RECORDING)  # type: ignore[misc]
     room = "rec-no-consent"
-    tutor = Client(node.url, room, node.token(room, "tutor", Role.TUTOR))
-    learner = Client(node.url, room, node.token(room, "learner-x", Role.LEARNER))
-    try:
-        await tutor.join()
-        await learner.join()
-        await tutor.publish(list(probe_tracks()))
-        await learner.publish(list(probe_tracks()))
-        await asyncio.sleep(6.0)
-        for client in (tutor, learner):
-            await client.wait_for(lambda c: any(
-                e.recorded == ["tutor"] for e in c.events_of(p.RecordingStarted)),
-                timeout=5)
-        await stop_recording(node, room)
-    finally:
-        await tutor.close()
-        await learner.close()
+    tutor = clients.new(node, room, "tutor", Role.TUTOR)
+    learner = clients.new(node, room, "learner-x", Role.LEARNER)
+    await tutor.join()
+    await learner.join()
+    await tutor.publish(list(probe_tracks()))
+    await learner.publish(list(probe_tracks()))
+    await asyncio.sleep(6.0)
+    for client in (tutor, learner):
+        await client.wait_for(lambda c: any(
+            e.recorded == ["tutor"] for e in c.events_of(p.RecordingStarted)),
+            timeout=5)
+    await stop_recording(node, room)
+    await tutor.close()  # the lesson ends before its files are read
+    await learner.close()
     recorder = recorder_of(tmp_path)
     (session,) = recorder.sessions()
     files = recorder.open(session)
@@ -145,31 +140,29 @@ async def test_a_learner_without_consent_leaves_no_byte_while_the_tutor_is_recor
 
 
 async def test_the_tutor_starts_and_stops_recording_and_a_learner_may_not(
-    node_factory: Callable[..., object], tmp_path: Path
+    node_factory: Callable[..., object], tmp_path: Path, clients: Clients
 ) -> None:
     settings = RecorderSettings(policy="audio_video")  # type: ignore[arg-type]
     node: RunningNode = await node_factory(recording=settings)  # type: ignore[misc]
     room = "rec-tutor"
-    tutor = Client(node.url, room, node.token(room, "tutor", Role.TUTOR))
-    learner = Client(node.url, room, node.token(room, "learner", Role.LEARNER,
-                                                 consent=CONSENT))
-    try:
-        await tutor.join()
-        await learner.join()
-        await tutor.publish(list(probe_tracks()))
-        with pytest.raises(ClientError) as refused:
-            await learner.request(p.Record(id="r1", active=True))
-        assert refused.value.code == "recording_refused"
-        assert recorder_of(tmp_path).sessions() == []
-        await tutor.request(p.Record(id="r2", active=True))
-        await learner.wait_for(lambda c: any(
-            e.recorded == ["tutor"] for e in c.events_of(p.RecordingStarted)), timeout=5)
-        await asyncio.sleep(3.0)
-        await tutor.request(p.Record(id="r3", active=False))
-        await learner.wait_for(lambda c: bool(c.events_of(p.RecordingStopped)), timeout=5)
-    finally:
-        await tutor.close()
-        await learner.close()
+    tutor = clients.new(node, room, "tutor", Role.TUTOR)
+    learner = clients.add(Client(node.url, room, node.token(room, "learner", Role.LEARNER,
+                                                             consent=CONSENT)))
+    await tutor.join()
+    await learner.join()
+    await tutor.publish(list(probe_tracks()))
+    with pytest.raises(ClientError) as refused:
+        await learner.request(p.Record(id="r1", active=True))
+    assert refused.value.code == "recording_refused"
+    assert recorder_of(tmp_path).sessions() == []
+    await tutor.request(p.Record(id="r2", active=True))
+    await learner.wait_for(lambda c: any(
+        e.recorded == ["tutor"] for e in c.events_of(p.RecordingStarted)), timeout=5)
+    await asyncio.sleep(3.0)
+    await tutor.request(p.Record(id="r3", active=False))
+    await learner.wait_for(lambda c: bool(c.events_of(p.RecordingStopped)), timeout=5)
+    await tutor.close()  # the lesson ends before its files are read
+    await learner.close()
     recorder = recorder_of(tmp_path)
     (session,) = recorder.sessions()
     files = recorder.open(session)

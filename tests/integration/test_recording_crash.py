@@ -21,7 +21,7 @@ from qos.probe_tracks import probe_tracks
 from signalling import protocol as p
 from signalling.client import Client
 from signalling.tokens import Consent, mint
-from tests.conftest import API_KEY, SECRET
+from tests.conftest import API_KEY, SECRET, Clients
 from tests.integration.recording_probe import (
     av_offsets,
     decode,
@@ -65,37 +65,36 @@ def recording_node(tmp_path: Path) -> Iterator[RecordingNode]:
 
 
 async def test_a_killed_node_recovers_its_recording(
-    recording_node: RecordingNode, tmp_path: Path
+    recording_node: RecordingNode, tmp_path: Path, clients: Clients
 ) -> None:
     node = recording_node
     await node.ready()
     consent = Consent(recording=True)
-    tutor = Client(node.url, ROOM, mint(SECRET, room=ROOM, identity="tutor", role=Role.TUTOR))
-    learner = Client(node.url, ROOM, mint(SECRET, room=ROOM, identity="learner",
-                                          role=Role.LEARNER, consent=consent))
-    try:
-        await tutor.join()
-        await learner.join()
-        await tutor.publish(list(probe_tracks()))
-        await learner.publish(list(probe_tracks()))
-        start = time.monotonic()
-        await tutor.wait_for(lambda c: any(
-            e.recorded == ["learner", "tutor"] for e in c.events_of(p.RecordingStarted)),
-            timeout=10)
-        await asyncio.sleep(max(0.0, start + 8.0 - time.monotonic()))
-        await tutor.mute(Kind.AUDIO, True)
-        await tutor.mute(Kind.VIDEO, True)
-        await asyncio.sleep(5.0)
-        await tutor.mute(Kind.AUDIO, False)
-        await tutor.mute(Kind.VIDEO, False)
-        await asyncio.sleep(max(0.0, start + 20.0 - time.monotonic()))
-        await learner.publish(list(probe_tracks()))  # a new uplink: new SSRCs
-        await asyncio.sleep(max(0.0, start + 40.0 - time.monotonic()))
-        killed_at = time.time()
-        node.kill()
-    finally:
-        await tutor.close()
-        await learner.close()
+    tutor = clients.add(Client(
+        node.url, ROOM, mint(SECRET, room=ROOM, identity="tutor", role=Role.TUTOR)))
+    learner = clients.add(Client(node.url, ROOM, mint(SECRET, room=ROOM, identity="learner",
+                                                      role=Role.LEARNER, consent=consent)))
+    await tutor.join()
+    await learner.join()
+    await tutor.publish(list(probe_tracks()))
+    await learner.publish(list(probe_tracks()))
+    start = time.monotonic()
+    await tutor.wait_for(lambda c: any(
+        e.recorded == ["learner", "tutor"] for e in c.events_of(p.RecordingStarted)),
+        timeout=10)
+    await asyncio.sleep(max(0.0, start + 8.0 - time.monotonic()))
+    await tutor.mute(Kind.AUDIO, True)
+    await tutor.mute(Kind.VIDEO, True)
+    await asyncio.sleep(5.0)
+    await tutor.mute(Kind.AUDIO, False)
+    await tutor.mute(Kind.VIDEO, False)
+    await asyncio.sleep(max(0.0, start + 20.0 - time.monotonic()))
+    await learner.publish(list(probe_tracks()))  # a new uplink: new SSRCs
+    await asyncio.sleep(max(0.0, start + 40.0 - time.monotonic()))
+    killed_at = time.time()
+    node.kill()
+    await tutor.close()  # the clients are gone before the node comes back
+    await learner.close()
     node.start()
     await node.ready()
     async with asyncio.timeout(30):

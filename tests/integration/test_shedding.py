@@ -17,9 +17,10 @@ import pytest
 from media.ids import Kind, Role
 from signalling.client import Client
 from signalling.client.clip import Clip
+from tests.conftest import Clients
 from tests.integration.own_loop import NodeOnItsOwnLoop
 from tests.integration.test_admission import PlantedLag, until
-from tests.integration.test_forwarding import ROOM, has_tracks, joined_client, publish_clip
+from tests.integration.test_forwarding import ROOM, has_tracks, publish_clip
 
 
 @pytest.fixture
@@ -48,21 +49,21 @@ def shed(own: NodeOnItsOwnLoop, subscriber: str, publisher: str) -> bool:
 
 
 async def test_learners_videos_are_shed_before_the_tutors_and_audio_never(
-    own_loop: NodeOnItsOwnLoop, clip: Clip
+    own_loop: NodeOnItsOwnLoop, clip: Clip, clients: Clients
 ) -> None:
     running = await asyncio.get_running_loop().run_in_executor(None, own_loop.start)
     names = {"tutor": Role.TUTOR, "learner-a": Role.LEARNER, "learner-b": Role.LEARNER}
-    clients = {n: await joined_client(running, n, r, record_packets=True)
-               for n, r in names.items()}
+    room = {n: await clients.join(running, ROOM, n, r, record_packets=True)
+            for n, r in names.items()}
     lag = PlantedLag(own_loop)
     try:
-        for client in clients.values():
+        for client in room.values():
             await publish_clip(client, clip)
-        for name, client in clients.items():
+        for name, client in room.items():
             for other in names:
                 if other != name:
                     await client.wait_for(has_tracks(other), timeout=20)
-        tutor, b = clients["tutor"], clients["learner-b"]
+        tutor, b = room["tutor"], room["learner-b"]
         await until(lambda: received(b, "learner-a", Kind.VIDEO, time.monotonic() - 1) > 10,
                     15, "learner-a's video at learner-b")
 
@@ -84,7 +85,7 @@ async def test_learners_videos_are_shed_before_the_tutors_and_audio_never(
         assert received(b, "tutor", Kind.VIDEO, t) > 0  # the tutor's video goes on
         for subscriber, publisher in (("learner-b", "learner-a"), ("tutor", "learner-b"),
                                       ("learner-a", "tutor")):
-            assert received(clients[subscriber], publisher, Kind.AUDIO, t) > 0
+            assert received(room[subscriber], publisher, Kind.AUDIO, t) > 0
 
         lag.stop()
         await until(lambda: own_loop.node.shedding.level == 0, 20, "shedding to end")
@@ -94,5 +95,3 @@ async def test_learners_videos_are_shed_before_the_tutors_and_audio_never(
                     > 10, 10, "learner-b's video back at the tutor")
     finally:
         lag.stop()
-        for client in clients.values():
-            await client.close()

@@ -14,7 +14,7 @@ from media.ids import Identity, Role
 from signalling import protocol as p
 from signalling.client import Client
 from signalling.keys import NODE, SOCKETS
-from tests.conftest import RunningNode
+from tests.conftest import Clients, RunningNode
 
 ROOM = "lesson-slow"
 CUT_WITHIN_S = 3.0  # after the node's limit (its outbox full); the aim is ~1 s
@@ -22,11 +22,11 @@ ESTABLISHED = 1  # tcpi_state
 
 
 async def test_a_client_that_stops_reading_is_closed_with_4010_promptly(
-    node_factory: Callable[..., Awaitable[RunningNode]],
+    node_factory: Callable[..., Awaitable[RunningNode]], clients: Clients,
 ) -> None:
     # the client fills its outbox with pings' replies: lift the rate limit (4029) for it
     node = await node_factory(ws_rate=1e6, ws_burst=1_000_000)
-    tutor = Client(node.url, ROOM, node.token(ROOM, "tutor", Role.TUTOR))
+    tutor = clients.new(node, ROOM, "tutor", Role.TUTOR)
     await tutor.join()
     session = aiohttp.ClientSession()
     try:
@@ -95,9 +95,8 @@ async def test_a_client_that_stops_reading_is_closed_with_4010_promptly(
         assert cut <= CUT_WITHIN_S
         assert ws.close_code in (4010, 1006)  # 1006: aborted with the close frame unread
         # its seat is handed back to the same identity
-        again = Client(node.url, ROOM, token)
+        again = clients.add(Client(node.url, ROOM, token))
         assert (await again.join()).resumed
         await again.close()
     finally:
         await session.close()
-        await tutor.close()

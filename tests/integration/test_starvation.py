@@ -21,8 +21,9 @@ from media.ids import Identity, Kind, Role
 from signalling import protocol as p
 from signalling.client import Client
 from signalling.client.clip import Clip
+from tests.conftest import Clients
 from tests.integration.own_loop import NodeOnItsOwnLoop
-from tests.integration.test_forwarding import ROOM, has_tracks, joined_client, publish_clip
+from tests.integration.test_forwarding import ROOM, has_tracks, publish_clip
 
 BLOCK_S = 3.0
 
@@ -45,44 +46,40 @@ def video_after(client: Client, publisher: str, t: float) -> int:
 
 @pytest.mark.parametrize("where", ["anywhere", "before_tick"])
 async def test_a_node_blocked_for_3_s_declares_nobody_stalled_and_media_resumes(
-    own_loop: NodeOnItsOwnLoop, clip: Clip, where: str
+    own_loop: NodeOnItsOwnLoop, clip: Clip, where: str, clients: Clients
 ) -> None:
     running = await asyncio.get_running_loop().run_in_executor(None, own_loop.start)
-    tutor = await joined_client(running, "tutor", Role.TUTOR)
-    learner = await joined_client(running, "learner", Role.LEARNER, record_packets=True)
-    try:
-        await publish_clip(tutor, clip)
-        await learner.wait_for(has_tracks("tutor"), timeout=15)
-        async with asyncio.timeout(15):
-            while video_after(learner, "tutor", time.monotonic() - 1.0) < 20:
-                await asyncio.sleep(0.1)
-        node = own_loop.node
-        tutor_uplink = node.hubs[ROOM].media.uplinks[Identity("tutor")]  # type: ignore[index]
+    tutor = await clients.join(running, ROOM, "tutor", Role.TUTOR)
+    learner = await clients.join(running, ROOM, "learner", Role.LEARNER, record_packets=True)
+    await publish_clip(tutor, clip)
+    await learner.wait_for(has_tracks("tutor"), timeout=15)
+    async with asyncio.timeout(15):
+        while video_after(learner, "tutor", time.monotonic() - 1.0) < 20:
+            await asyncio.sleep(0.1)
+    node = own_loop.node
+    tutor_uplink = node.hubs[ROOM].media.uplinks[Identity("tutor")]  # type: ignore[index]
 
-        blocked_at = time.monotonic()
-        if where == "anywhere":
-            own_loop.block(BLOCK_S)
-        else:
-            own_loop.block_before_tick(BLOCK_S)
-        await asyncio.sleep(BLOCK_S + 4.0)  # past the block, the 2 s stall limit and ticks
+    blocked_at = time.monotonic()
+    if where == "anywhere":
+        own_loop.block(BLOCK_S)
+    else:
+        own_loop.block_before_tick(BLOCK_S)
+    await asyncio.sleep(BLOCK_S + 4.0)  # past the block, the 2 s stall limit and ticks
 
-        resumed = video_after(learner, "tutor", blocked_at + BLOCK_S + 1.0)
-        assert resumed > 20, f"only {resumed} video packets after the block"
-        for client in (tutor, learner):
-            assert client.events_of(p.ParticipantReconnecting) == []
-            assert client.events_of(p.ParticipantLeft) == []
-            assert client.close_code is None
-        room = node.hubs[ROOM].room  # type: ignore[index]
-        for identity in ("tutor", "learner"):
-            assert room.get(Identity(identity)).reconnecting_since is None
-        assert tutor_uplink is node.hubs[ROOM].media.uplinks[Identity("tutor")]  # type: ignore[index]
-        assert tutor_uplink.connectionState == "connected"
-        assert tutor.uplink is not None and tutor.uplink.connectionState == "connected"
-        for downlink in learner.downlinks.values():
-            assert downlink.pc.connectionState == "connected"
-        assert node.loop_lag.last < BLOCK_S  # the tick has run since
-        assert node.loop_lag.starved_until is not None
-        assert node.loop_lag.starved_until >= blocked_at  # the node knew it was starved
-    finally:
-        await learner.close()
-        await tutor.close()
+    resumed = video_after(learner, "tutor", blocked_at + BLOCK_S + 1.0)
+    assert resumed > 20, f"only {resumed} video packets after the block"
+    for client in (tutor, learner):
+        assert client.events_of(p.ParticipantReconnecting) == []
+        assert client.events_of(p.ParticipantLeft) == []
+        assert client.close_code is None
+    room = node.hubs[ROOM].room  # type: ignore[index]
+    for identity in ("tutor", "learner"):
+        assert room.get(Identity(identity)).reconnecting_since is None
+    assert tutor_uplink is node.hubs[ROOM].media.uplinks[Identity("tutor")]  # type: ignore[index]
+    assert tutor_uplink.connectionState == "connected"
+    assert tutor.uplink is not None and tutor.uplink.connectionState == "connected"
+    for downlink in learner.downlinks.values():
+        assert downlink.pc.connectionState == "connected"
+    assert node.loop_lag.last < BLOCK_S  # the tick has run since
+    assert node.loop_lag.starved_until is not None
+    assert node.loop_lag.starved_until >= blocked_at  # the node knew it was starved
