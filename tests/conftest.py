@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from media.ids import Role
+from media.peer import pin_host_addresses
 from signalling.app import create_app
 from signalling.client import Client
 from signalling.client.clip import Clip, encode_clip
@@ -70,6 +71,15 @@ async def node_factory(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
 @pytest.fixture
 async def node(node_factory: Callable[..., object]) -> RunningNode:
     return await node_factory()  # type: ignore[no-any-return,misc]
+
+
+@pytest.fixture(autouse=True)
+def _loopback_ice() -> None:
+    """The Python clients a test runs in this process gather ICE candidates on 127.0.0.1
+    only (aioice leaves loopback out, and the suite's namespace has nothing else). The pin
+    is process-wide, as a node's own is at its start-up: set it for every test, so none
+    depends on an earlier test having started a node."""
+    pin_host_addresses(["127.0.0.1"])
 
 
 @pytest.fixture(scope="session")
