@@ -64,8 +64,12 @@ class BotProcess:
                     logging.getLogger(__name__).exception("classroom bot event handler")
         self.ready.set()  # exited: nobody waits for it
 
+    def wait_ready(self) -> bool:
+        """Wait until the bot has its clips (bounded); False if it is not running."""
+        return bool(self.ready.wait(READY_TIMEOUT_S)) and self.proc.poll() is None
+
     def send(self, command: dict[str, Any]) -> None:
-        if not self.ready.wait(READY_TIMEOUT_S) or self.proc.poll() is not None:
+        if not self.wait_ready():
             raise ConnectionError(f"classroom bot {self.name} is not running")
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(command).encode() + b"\n")

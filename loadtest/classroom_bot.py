@@ -35,6 +35,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -43,8 +44,9 @@ from media.peer import pin_host_addresses
 from qos.impairment import Impairment
 from signalling import protocol as p
 from signalling.client import Client, ReconnectPolicy, RemoteDownlink
-from signalling.client.clip import Clip, ClipTrack, encode_clip
+from signalling.client.clip import Clip, ClipTrack
 
+from .clip_cache import cached_clip, default_dir
 from .counting import payload_types, tap_connection
 from .receivers import no_decoding
 from .subscription import QualityWindow, SubscriptionCounter
@@ -212,6 +214,7 @@ class ClassroomBot:
         self.url = args.url
         self.feedback = args.feedback
         self.learner_video = args.learner_video
+        self.clip_cache = args.clip_cache
         self.seats: dict[str, Seat] = {}
         self.clips: dict[str, Clip] = {}
 
@@ -219,9 +222,10 @@ class ClassroomBot:
         return role == "tutor" or self.learner_video
 
     async def prepare(self) -> None:
-        """Encode both clips once, off the loop (a few seconds of CPU per bot process)."""
-        self.clips["tutor"] = await asyncio.to_thread(encode_clip, **TUTOR_CLIP)
-        self.clips["learner"] = await asyncio.to_thread(encode_clip, **LEARNER_CLIP)
+        """Both clips, from the cache (loadtest/clip_cache.py) or encoded once, off the loop."""
+        folder = Path(self.clip_cache) if self.clip_cache else default_dir()
+        self.clips["tutor"] = await asyncio.to_thread(cached_clip, folder, **TUTOR_CLIP)
+        self.clips["learner"] = await asyncio.to_thread(cached_clip, folder, **LEARNER_CLIP)
 
     def handle(self, command: dict[str, Any]) -> None:
         name, seat_id = command.get("cmd"), str(command.get("seat", "?"))
@@ -312,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learner-video", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--feedback", action=argparse.BooleanOptionalAction, default=False,
                         help="hand media on to aiortc's receivers (RTCP like a browser's)")
+    parser.add_argument("--clip-cache", default="", help="folder of encoded clips "
+                        "(default ~/.cache/liveroom/clips)")
     parser.add_argument("--quality-every", type=float, default=5.0)
     parser.add_argument("--max-seconds", type=float, default=4 * 3600.0)
     parser.add_argument("--uvloop", action=argparse.BooleanOptionalAction, default=True)

@@ -206,16 +206,20 @@ class Participant(HttpUser):
                                   name="/v1/rooms", catch_response=True) as response:
                 if response.status_code in (201, 409):  # 409: it is there already
                     response.success()
+        self.bot = CLASS.bot_pool(self.environment).bot_for(seat.room, seat.identity,
+                                                            self._on_event)
+        if not self.bot.wait_ready():  # the token's clock starts once the bot can use it
+            self._fire("join", self.role, 0.0, "bot_not_ready")
+            return
         token = self._token()
         if token is None:
             return
-        self.bot = CLASS.bot_pool(self.environment).bot_for(seat.room, seat.identity,
-                                                            self._on_event)
         self._send({"cmd": "join", "room": seat.room, "role": self.role, "token": token})
 
     @task
     def lesson(self) -> None:
-        if self.seat is None or self.bot is None or self.gone or not self.waves:
+        if self.seat is None or self.bot is None or self.gone or not self.waves or (
+                not self.token_at):
             return
         elapsed = time.monotonic() - CLASS.started
         if elapsed < self.waves[0]:
@@ -237,7 +241,7 @@ class Participant(HttpUser):
     def on_stop(self) -> None:
         if self.seat is None:
             return
-        if self.bot is not None and not self.gone:
+        if self.bot is not None and self.token_at and not self.gone:
             self.gone = True
             try:
                 self._send({"cmd": "leave"})
