@@ -28,8 +28,10 @@ READY_TIMEOUT_S = 60.0  # a bot encodes its clips before it is ready
 
 
 class BotProcess:
-    def __init__(self, name: str, cmd: list[str], log: Path | None) -> None:
+    def __init__(self, name: str, cmd: list[str], log: Path | None,
+                 on_cost: Handler | None = None) -> None:
         self.name = name
+        self.on_cost = on_cost
         self.handlers: dict[str, Handler] = {}
         self.seats = 0
         self.ready = Event()
@@ -53,6 +55,9 @@ class BotProcess:
                 continue
             if event.get("ev") == "ready":
                 self.ready.set()
+                continue
+            if event.get("ev") == "cost" and self.on_cost is not None:
+                self.on_cost(event)
                 continue
             handler = self.handlers.get(str(event.get("seat")))
             if handler is not None:
@@ -91,11 +96,12 @@ class BotProcess:
 
 class BotPool:
     def __init__(self, url: str, bot_args: list[str], seats_per_bot: int = 8,
-                 log_dir: str = "") -> None:
+                 log_dir: str = "", on_cost: Handler | None = None) -> None:
         self.url = url
         self.bot_args = bot_args
         self.seats_per_bot = seats_per_bot
         self.log_dir = Path(log_dir) if log_dir else None
+        self.on_cost = on_cost
         self.bots: dict[str, list[BotProcess]] = {}
         self._seat_bot: dict[str, BotProcess] = {}
 
@@ -113,7 +119,7 @@ class BotPool:
                     self.log_dir.mkdir(parents=True, exist_ok=True)
                 cmd = [python(), "-m", "loadtest.classroom_bot", "--url", self.url,
                        *self.bot_args]
-                bot = BotProcess(name, cmd, log)
+                bot = BotProcess(name, cmd, log, self.on_cost)
                 bots.append(bot)
             bot.seats += 1
             self._seat_bot[seat] = bot

@@ -15,7 +15,8 @@ Events: `joined` (ms from the command to `joined`), `first_frame` (per subscript
 from its offer to its first frame), `reconnected` (after a drop: TTMR, ms from the network's
 return to the first frame after it; `resumed`), `reloaded` (`resumed`), `quality` (every
 `--quality-every` s per seat, over the seat's subscriptions: loss %, jitter ms, freezes,
-MOS), `left`, and `error` (`op`, `code`). Each event carries its `seat`.
+MOS), `left`, `cost` (the process's CPU in cores over the same window, with its number of
+seats, when that did not change) and `error` (`op`, `code`). Each event carries its `seat`.
 
 Publishers replay a pre-encoded clip (tutor: VP8 640x480 ~1 Mbps; learners 320x240 ~250
 kbps; Opus for both; encoded once per bot process). Receivers count packets from the RTP
@@ -294,10 +295,18 @@ async def run(args: argparse.Namespace) -> None:
                 bot.handle(command)
 
     async def report() -> None:
+        last = (time.monotonic(), time.process_time(), 0)
         while True:
             await asyncio.sleep(args.quality_every)
             for seat in list(bot.seats.values()):
                 seat.quality()
+            # what the bot costs: cores per seat over a window with the same seats throughout
+            seats = sum(1 for s in bot.seats.values() if s.client is not None)
+            now = (time.monotonic(), time.process_time(), seats)
+            if seats and seats == last[2]:
+                cores = (now[1] - last[1]) / (now[0] - last[0])
+                emit("cost", "", cores=round(cores, 4), seats=seats)
+            last = now
 
     tasks = [asyncio.ensure_future(dispatch()), asyncio.ensure_future(report())]
     with contextlib.suppress(TimeoutError):

@@ -17,6 +17,7 @@ stays out of gevent). The bots' events become locust requests (`events.request.f
 | `first_frame` | `subscription` | each subscription: offer to first frame |
 | `reconnect` | `ttmr` | after a network drop: network back to the first frame |
 | `reload` | `tutor` / `learner` | a reload's new token to its first frame |
+| `bot` | `millicores_per_seat` | a bot process's CPU per seat it runs, per window |
 | `quality` | `loss_pct <room>`, `jitter_ms …`, `freezes …`, `mos …` | the value, per seat |
 
 Failures carry the error code (`ClassroomError('room_full')`, `gave_up`, `no_first_frame`).
@@ -107,7 +108,14 @@ class Classroom:
                     "--learner-video" if o.learner_video == "true" else "--no-learner-video",
                     "--feedback" if o.feedback == "true" else "--no-feedback"]
             assert env.host
-            self.pool = BotPool(env.host, args, o.seats_per_bot, o.bot_log_dir)
+
+            def on_cost(event: dict[str, Any]) -> None:  # a bot process's CPU per seat
+                env.events.request.fire(  # type: ignore[no-untyped-call]
+                    request_type="bot", name="millicores_per_seat",
+                    response_time=1000.0 * event["cores"] / event["seats"],
+                    response_length=0, exception=None, context={})
+
+            self.pool = BotPool(env.host, args, o.seats_per_bot, o.bot_log_dir, on_cost)
         return self.pool
 
     def claim(self, env: Environment, role: str) -> Seat | None:
