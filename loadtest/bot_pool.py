@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import gevent
 from gevent.event import Event
+from gevent.lock import Semaphore
 
 from .servers import ROOT, _die_with_parent, python
 
@@ -35,6 +36,7 @@ class BotProcess:
         self.handlers: dict[str, Handler] = {}
         self.seats = 0
         self.ready = Event()
+        self.writing = Semaphore()  # one command line at a time from the users' greenlets
         out: IO[bytes] | None = open(log, "ab") if log is not None else None
         try:
             self.proc = subprocess.Popen(
@@ -77,8 +79,9 @@ class BotProcess:
         if not self.wait_ready():
             raise ConnectionError(f"classroom bot {self.name} is not running")
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
-        self.proc.stdin.flush()
+        with self.writing:
+            self.proc.stdin.write(json.dumps(command).encode() + b"\n")
+            self.proc.stdin.flush()
 
     def stop(self, grace: float = 8.0) -> None:
         with contextlib.suppress(Exception):

@@ -184,6 +184,7 @@ class Seat:
     async def reload(self, token: str) -> None:
         old = self.client
         if old is not None:
+            old._closing = True  # the page is going away: this connection never reconnects
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(old.request(p.Leave(id=next(old._ids), unload=True)), 2)
             self.closing.add(asyncio.ensure_future(_close(old)))

@@ -210,7 +210,8 @@ class Participant(HttpUser):
             raise StopUser()
         self.seat = seat
         if self.role == "tutor":
-            with self.client.post("/v1/rooms", json={"id": seat.room}, headers=self._auth(),
+            room = {"id": seat.room, "max_participants": min(64, 1 + self.options.learners)}
+            with self.client.post("/v1/rooms", json=room, headers=self._auth(),
                                   name="/v1/rooms", catch_response=True) as response:
                 if response.status_code in (201, 409):  # 409: it is there already
                     response.success()
