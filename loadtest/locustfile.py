@@ -52,7 +52,7 @@ class ClassroomError(Exception):
 
 
 def _options(parser: Any) -> None:
-    group = parser.add_argument_group("classroom")
+    group = parser  # locust's own add_argument (is_secret); a group would not take it
     group.add_argument("--rooms", type=int, default=2, env_var="LIVEROOM_LOAD_ROOMS")
     group.add_argument("--learners", type=int, default=4, env_var="LIVEROOM_LOAD_LEARNERS",
                        help="learners per room (each room has one tutor)")
