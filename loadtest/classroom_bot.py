@@ -36,6 +36,7 @@ import signal
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ class Seat:
         self.closing: set[asyncio.Future[None]] = set()  # replaced connections
 
     def new_client(self, token: str) -> SeatClient:
-        self.impairment = Impairment(seed=abs(hash(self.seat)) % 10_000 + 1)
+        self.impairment = Impairment(seed=zlib.crc32(self.seat.encode()) % 10_000 + 1)
         return SeatClient(self.bot.url, self.room, token, impairment=self.impairment,
                           reconnect=ReconnectPolicy(), feedback=self.bot.feedback)
 
