@@ -16,7 +16,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from qos.freeze import FreezeDetector
+from qos.freeze import FreezeDetector, StallKind
 from qos.mos import effective_latency_mos
 
 from .counting import PacketCounter
@@ -93,7 +93,9 @@ class QualityWindow:
         jitters: list[float] = []
         seen: dict[int, tuple[int, int, int]] = {}
         for counter in counters:
-            now = (counter.expected(), counter.received(), len(counter.freezes.stalls))
+            stalls = counter.freezes.stalls
+            now = (counter.expected(), counter.received(),
+                   sum(1 for s in stalls if s.kind is StallKind.FREEZE))
             before = self._seen.get(id(counter), (0, 0, 0))
             seen[id(counter)] = now
             expected += now[0] - before[0]
