@@ -81,6 +81,12 @@ class TalkDetector:
             return self.closed_s
         return self.closed_s + min(now, self._last_voiced + self.frame_s) - self._start
 
+    def open_s(self, now: float, since: float) -> float:
+        """The open span's length so far, counted from `since` at the earliest."""
+        if self._start is None:
+            return 0.0
+        return max(0.0, min(now, self._last_voiced + self.frame_s) - max(self._start, since))
+
     @property
     def speaking(self) -> bool:
         return self._start is not None

@@ -26,6 +26,8 @@ class SignalCode(StrEnum):
     NODE_OVERLOADED = "node_overloaded"
     INTERNAL = "internal"
     RECORDING_REFUSED = "recording_refused"
+    WRONG_SESSION = "wrong_session"  # a reviewer token for another session
+    NOT_REVIEWER = "not_reviewer"  # a token that is not a reviewer's
 
 
 class SignalError(CodedError):

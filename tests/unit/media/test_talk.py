@@ -106,3 +106,12 @@ def test_pending_spans_are_bounded() -> None:
         d.on_level(LOUD, i * 1.0)
     d.stop()
     assert len(d.take()) == 10_000 and d.spans == 10_050
+
+
+def test_the_open_part_counts_from_since() -> None:
+    d = TalkDetector()
+    feed(d, [LOUD] * 10, start=1.0)  # 1.0 .. 1.2
+    assert d.open_s(1.2, since=0.0) == pytest.approx(0.2)
+    assert d.open_s(1.2, since=1.1) == pytest.approx(0.1)
+    d.stop()
+    assert d.open_s(1.2, since=0.0) == 0.0
