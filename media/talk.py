@@ -87,6 +87,12 @@ class TalkDetector:
             return 0.0
         return max(0.0, min(now, self._last_voiced + self.frame_s) - max(self._start, since))
 
+    def open_span(self, now: float) -> TalkSpan | None:
+        """The span still open, as it stands at `now` (it stays open)."""
+        if self._start is None:
+            return None
+        return TalkSpan(self._start, min(now, self._last_voiced + self.frame_s))
+
     @property
     def speaking(self) -> bool:
         return self._start is not None

@@ -18,9 +18,10 @@ from aiohttp import web
 
 from media.feed import Feed
 from media.ids import Kind, RoomId
-from media.talk import TalkDetector
+from media.talk import TalkDetector, TalkSpan
 from media.talk_sink import TalkSink
 from recorder.ids import file_safe
+from recorder.room_recording import RoomRecording
 
 from .hub import RoomHub
 from .node import Node
@@ -78,16 +79,22 @@ class TalkService:
         for identity, detector in talk.detectors.items():
             detector.poll(now)
             spans = detector.take()
-            if recording is None or recording.stopped:
-                continue
-            for span in spans:
-                end = span.end - recording.start
-                if end <= 0:
-                    continue  # before the recording started
-                recording.files.event(
-                    "talk", participant=file_safe(identity),
-                    start=round(max(0.0, span.start - recording.start), 3),
-                    end=round(end, 3), at=recording.at())
+            if recording is not None and not recording.stopped:
+                for span in spans:
+                    _write(recording, identity, span)
+
+    def recording_stopping(self, room_id: RoomId, recording: RoomRecording) -> None:
+        """A recording stops while its room goes on: its closed spans, and the open ones
+        as they stand, go on its timeline (the open ones stay open for the room)."""
+        talk = self.rooms.get(room_id)
+        if talk is None:
+            return
+        self.flush(room_id, talk)
+        now = self.node.clock()
+        for identity, detector in talk.detectors.items():
+            span = detector.open_span(now)
+            if span is not None:
+                _write(recording, identity, span)
 
     def open_talk(self, room_id: RoomId, since: float) -> dict[str, float]:
         """The speaking spans open now (s since `since`, node clock), by pseudonym: the
@@ -106,12 +113,29 @@ class TalkService:
                 self.flush(room_id, talk)
 
 
+def _write(recording: RoomRecording, identity: str, span: TalkSpan) -> None:
+    end = span.end - recording.start
+    if end > 0:  # else: before the recording started
+        recording.files.event(
+            "talk", participant=file_safe(identity),
+            start=round(max(0.0, span.start - recording.start), 3), end=round(end, 3),
+            at=recording.at())
+
+
 TALK: web.AppKey[TalkService] = web.AppKey("talk")
 
 
 def setup(app: web.Application, node: Node) -> None:
+    """Before `recording.setup`: its room_closing hook must run first."""
     app[TALK] = TalkService(node, app)
+    app.on_startup.append(_hook_recorder)
     app.cleanup_ctx.append(_lifecycle)
+
+
+async def _hook_recorder(app: web.Application) -> None:
+    service = app.get(RECORDING)
+    if service is not None:
+        service.stopping.append(app[TALK].recording_stopping)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -115,3 +115,12 @@ def test_the_open_part_counts_from_since() -> None:
     assert d.open_s(1.2, since=1.1) == pytest.approx(0.1)
     d.stop()
     assert d.open_s(1.2, since=0.0) == 0.0
+
+
+def test_the_open_span_can_be_read_without_closing_it() -> None:
+    d = TalkDetector()
+    assert d.open_span(1.0) is None
+    feed(d, [LOUD] * 10, start=1.0)
+    span = d.open_span(1.1)
+    assert span is not None and span.start == 1.0 and span.end == pytest.approx(1.1)
+    assert d.speaking and d.take() == []
