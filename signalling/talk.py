@@ -89,12 +89,14 @@ class TalkService:
         talk = self.rooms.get(room_id)
         if talk is None:
             return
-        self.flush(room_id, talk)
-        now = self.node.clock()
+        now = self.node.clock()  # (the recording is no longer in service.active)
         for identity, detector in talk.detectors.items():
-            span = detector.open_span(now)
-            if span is not None:
+            detector.poll(now)
+            for span in detector.take():
                 _write(recording, identity, span)
+            still = detector.open_span(now)
+            if still is not None:
+                _write(recording, identity, still)
 
     def open_talk(self, room_id: RoomId, since: float) -> dict[str, float]:
         """The speaking spans open now (s since `since`, node clock), by pseudonym: the
