@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from recorder.errors import RecorderCode, RecorderError
+from recorder.summaries import load_summary
 from recorder.summary import summarize
 
 INFO = {"room": "r1", "started_at": 1700000000.0, "status": "finalized"}
@@ -52,3 +56,16 @@ def test_an_open_session_uses_the_live_figures() -> None:
 def test_nobody_spoke_means_no_share() -> None:
     s = summarize("s1", INFO, TIMELINE[:3], [])
     assert s.talk_s == 0.0 and s.tutor_share is None and s.duration_s == 1.0
+
+
+def test_load_summary_refuses_path_tricks_and_unknown_sessions(tmp_path: Path) -> None:
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "session.json").write_text("{}")
+    for bad in ("../secret", "a/b", "", "x" * 65):
+        with pytest.raises(RecorderError) as info:
+            load_summary(tmp_path / "recordings", bad)
+        assert info.value.code is RecorderCode.BAD_ID
+    with pytest.raises(RecorderError) as info:
+        load_summary(tmp_path, "nosuch")
+    assert info.value.code is RecorderCode.NOT_FOUND
+    assert load_summary(tmp_path, "secret").duration_s == 0.0
