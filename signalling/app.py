@@ -12,7 +12,19 @@ from media.aiortc_compat import self_check
 from media.peer import PeerConfig, pin_host_addresses
 from media.udp import set_receive_buffer
 
-from . import api, cluster, cluster_http, metrics, pages, recording, recordings_api, ws
+from . import (
+    api,
+    cluster,
+    cluster_http,
+    metrics,
+    pages,
+    recording,
+    recordings_api,
+    review,
+    sessions_api,
+    talk,
+    ws,
+)
 from .keys import NODE, REGISTRY, SOCKETS
 from .node import Node
 from .settings import Settings
@@ -36,10 +48,13 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics.metrics)
     app.cleanup_ctx.append(_node_lifecycle)
     app.on_shutdown.append(_tell_everyone)
+    talk.setup(app, node)  # before the recorder: a closing room's talk reaches its timeline
     recording.setup(app, node)  # after the node: its cleanup runs first, finalizing
     recordings_api.add_routes(app)
     cluster.setup(app, node)  # the room directory (signalling/directory/)
     cluster_http.add_routes(app)  # 307 for rooms on other nodes, GET /v1/cluster
+    sessions_api.add_routes(app)
+    review.setup(app)
     return app
 
 

@@ -18,6 +18,7 @@ from media.ids import Role
 from . import doctor
 from .app import create_app
 from .logs import configure
+from .sessions_cli import list_sessions, review_token
 from .settings import Settings, describe_errors, effective_settings
 from .tokens import mint
 
@@ -43,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="mint a join token", epilog=SETTINGS_HINT,
                                 description="Print a join token signed with this node's "
                                 "secret (LIVEROOM_TOKEN_SECRET, or the one in the data dir).")
-    token.add_argument("--room", required=True,
-                       help="room id: letters, digits, '-' and '_', up to 64")
+    token.add_argument("--room", help="room id: letters, digits, '-' and '_', up to 64 "
+                       "(required unless --session)")
+    token.add_argument("--session", help="a reviewer token for this recorded session "
+                       "(role reviewer, docs/review.md); --ttl at most 4 h, default 30 min")
     token.add_argument("--identity", required=True,
                        help="the participant's pseudonym, same grammar as --room (never a "
                             "real name: learners are children)")
@@ -60,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
                         "addresses, data directory, clock and aiortc, in plain words.")
     commands.add_parser("settings", help="show the effective settings (secrets masked)",
                         epilog=SETTINGS_HINT)
+    sessions = commands.add_parser("sessions", help="list the recorded sessions",
+                                   epilog=SETTINGS_HINT, description="The recorded sessions "
+                                   "in the data dir: duration, participants, talk time.")
+    sessions.add_argument("--json", action="store_true", help="one JSON summary a line")
     return parser
 
 
@@ -80,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"liveroom: {line}", file=sys.stderr)
         return 2
 
+    if args.command == "token" and args.session:
+        return review_token(settings, args.session, args.identity, args.ttl)
     if args.command == "token":
+        if not args.room:
+            print("liveroom: token needs --room (or --session for a reviewer)",
+                  file=sys.stderr)
+            return 2
         print(mint(settings.resolved_secret(), room=args.room, identity=args.identity,
                    role=Role(args.role), name=args.name, ttl_s=args.ttl or settings.token_ttl_s))
         return 0
@@ -88,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in effective_settings(settings):
             print(f"{name}={value}")
         return 0
+    if args.command == "sessions":
+        return list_sessions(settings, as_json=args.json)
     if args.command == "doctor":
         return doctor.report(doctor.run(settings))
     return serve(settings)

@@ -28,6 +28,8 @@ class SignalCode(StrEnum):
     PLACEMENT_UNAVAILABLE = "placement_unavailable"
     INTERNAL = "internal"
     RECORDING_REFUSED = "recording_refused"
+    WRONG_SESSION = "wrong_session"  # a reviewer token for another session
+    NOT_REVIEWER = "not_reviewer"  # a token that is not a reviewer's
 
 
 class SignalError(CodedError):

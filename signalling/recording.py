@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import structlog
 from aiohttp import web
@@ -55,6 +55,7 @@ class RecordingService:
         self.recovered: list[str] | None = None  # None until start-up recovery is done
         self.uploader: Uploader | None = None  # object storage (S3), if configured
         self._quality: dict[tuple[RoomId, str], str] = {}  # last level on each timeline
+        self.stopping: list[Callable[[RoomId, RoomRecording], None]] = []  # e.g. talk time
         node.room_opened.append(self.room_opened)
         node.room_closing.append(self.room_closing)
 
@@ -127,6 +128,8 @@ class RecordingService:
         recording = self.active.pop(hub.id, None)
         if recording is None:
             return False
+        for observe in self.stopping:
+            observe(hub.id, recording)
         message = p.RecordingStopped()
         for conn in hub.connections.values():
             conn.send(message)

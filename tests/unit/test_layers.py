@@ -20,12 +20,12 @@ IO_LIBRARIES = ("asyncio", "aiortc", "aioice", "aiohttp", "av", "pylibsrtp", "re
 MEDIA_CORE = (
     "media.ids", "media.errors", "media.rtp", "media.forwarder", "media.keyframes",
     "media.room", "media.bandwidth", "media.fallback", "media.nacks", "media.counters",
-    "media.starvation", "media.shedding",
+    "media.starvation", "media.shedding", "media.talk",
 )
 # the recorder's sans-IO core: clock, segment boundaries, frames, consent decisions
 RECORDER_CORE = (
     "recorder.clock", "recorder.segments", "recorder.frames", "recorder.consent",
-    "recorder.ids", "recorder.errors",
+    "recorder.ids", "recorder.errors", "recorder.summary",
 )
 # what the node may not know about: the tools that drive it from outside
 NOT_FOR_THE_NODE = ("signalling.client", "qos.gate", "qos.impairment", "loadtest")
