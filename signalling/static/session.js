@@ -6,6 +6,7 @@
 // and re-applies its mute state. When to give up, how long to wait and what counts as a
 // stall are the node's client contract (docs/continuity.md), handed in as `policy`.
 
+import { BrowserSignals } from './browser-signals.js';
 import { FINAL_JOIN_ERRORS, finalReason } from './continuity.js';
 import { LocalMedia } from './local.js';
 import { Peers } from './peers.js';
@@ -15,12 +16,11 @@ import { CLOSE, PROTOCOL_VERSION, Signalling, SignallingError, socketUrl } from 
 
 export class Session extends EventTarget {
   #published = false; // published at least once (so a publish now is a re-publish)
-  #wake = null; // ends the reconnect's current wait early (the browser is online again)
-  // what the browser knows at once: offline (the link went: reconnect now, do not wait
-  // for a stall), online (retry now), the tab going away (tell the node)
-  #onOffline = () => { if (this.state === 'live') this.#reconnect(); };
-  #onOnline = () => { this.#wake?.(); };
-  #onPageHide = (event) => { if (!event.persisted) this.#unload(); };
+  // what the browser knows at once: offline, online, the tab going away
+  #browser = new BrowserSignals({
+    onOffline: () => { if (this.state === 'live') this.#reconnect(); },
+    onPageHide: () => this.#unload(),
+  });
 
   /** `policy`: the node's reconnect numbers, a ReconnectPolicy (continuity.js). */
   constructor({ token, claims, stream, iceServers, policy }) {
@@ -86,9 +86,7 @@ export class Session extends EventTarget {
     this.state = 'live';
     this.#renderControls();
     this.peers.startWatching();
-    window.addEventListener('offline', this.#onOffline);
-    window.addEventListener('online', this.#onOnline);
-    window.addEventListener('pagehide', this.#onPageHide);
+    this.#browser.attach();
   }
 
   /** The tab is going away (closed, or reloaded: the page cannot tell which): tell the
@@ -181,7 +179,7 @@ export class Session extends EventTarget {
         this.#end('lost');
         return;
       }
-      await this.#retryWait(delay);
+      await this.#browser.wait(delay); // cut short when the browser is online again
       if (this.state !== 'reconnecting') return;
       try {
         await this.#connect();
@@ -205,25 +203,10 @@ export class Session extends EventTarget {
     }
   }
 
-  /** Wait `ms` before the next attempt, or until the browser says it is online again. */
-  #retryWait(ms) {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        if (this.#wake === done) this.#wake = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake = done;
-    });
-  }
-
   #end(reason) {
     if (this.state === 'ended') return;
     this.state = 'ended';
-    window.removeEventListener('offline', this.#onOffline);
-    window.removeEventListener('online', this.#onOnline);
-    window.removeEventListener('pagehide', this.#onPageHide);
+    this.#browser.detach();
     this.peers.stopWatching();
     this.#teardown();
     this.local.stop();
