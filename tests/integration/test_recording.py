@@ -89,10 +89,11 @@ async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
               f"{video.duration_s:.2f} s, wall {wall:.2f} s")
         print(who, [round(x) for x in offsets])
         assert len(offsets) >= 15
-        # the aim is 40 ms on a quiet machine (figures in docs/recording.md); on a loaded one
-        # a flash's frame can come late, so the median keeps the aim and each one has 120 ms
+        # the aim is 40 ms (figures in docs/recording.md); on a loaded machine the probe in
+        # this process may send a flash's frame late (one of 40 came 98 ms off in a full-suite
+        # run, median -0.6 ms), so 90 % of the flashes are held to it, as the gate does
         assert abs(statistics.median(offsets)) <= 40.0
-        assert max(abs(x) for x in offsets) <= 120.0
+        assert sum(abs(x) <= 40.0 for x in offsets) >= 0.9 * len(offsets), offsets
         for track in (audio, video):
             assert abs(track.duration_s - wall) <= 0.5
         starts[who] = audio.first_s
