@@ -20,6 +20,12 @@ def ts_add(a: int, b: int) -> int:
     return (a + b) & 0xFFFFFFFF
 
 
+def ts_diff(a: int, b: int) -> int:
+    """Signed distance a - b between 32-bit RTP timestamps (RFC 1982)."""
+    d = (a - b) & 0xFFFFFFFF
+    return d - TS_MOD if d >= 0x80000000 else d
+
+
 def unwrap(value: int, reference: int, bits: int) -> int:
     """``value`` (modulo 2**bits) as the integer nearest to ``reference``."""
     modulus = 1 << bits

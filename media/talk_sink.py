@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .fastpath import SourcePacket
 from .interfaces import Upstream
+from .rtp import ts_diff
 from .talk import TalkDetector
 
 OPUS_RATE = 48_000
@@ -34,10 +35,7 @@ class TalkSink:
         level = source.packet.extensions.audio_level
         if level is None or self.paused:
             return 0
-        delta = (source.timestamp - self._ts0) & 0xFFFFFFFF
-        if delta >= 0x80000000:
-            delta -= 0x100000000
-        media = delta / OPUS_RATE
+        media = ts_diff(source.timestamp, self._ts0) / OPUS_RATE
         offset = now - media
         if self._ssrc != source.ssrc or offset - self._offset > REANCHOR_S:
             self._ssrc, self._ts0, self._offset, media = source.ssrc, source.timestamp, now, 0.0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from media.rtp import ts_diff
+
 WINDOW = 8  # frames being assembled at once
 
 
@@ -68,7 +70,7 @@ class Vp8Assembler:
         self, ssrc: int, seq: int, ts: int, marker: bool, payload: bytes, arrival: float
     ) -> tuple[Frame | None, bool]:
         """(the frame this packet completed, if any; whether frames were lost)."""
-        if self._last_ts is not None and ((ts - self._last_ts) & 0xFFFFFFFF) >= 1 << 31:
+        if self._last_ts is not None and ts_diff(ts, self._last_ts) < 0:
             return None, False  # older than a frame already written: too late
         try:
             starts, data = vp8_payload(payload)
@@ -103,7 +105,7 @@ class Vp8Assembler:
         return Frame(ts, data, bool(data) and not data[0] & 1, arrival, ssrc)
 
     def _drop_older(self, ts: int) -> bool:
-        older = [t for t in self._pending if ((ts - t) & 0xFFFFFFFF) < 1 << 31 and t != ts]
+        older = [t for t in self._pending if ts_diff(ts, t) > 0]
         for t in older:
             del self._pending[t]
         self.lost += len(older)

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from media.ids import CLOCK_RATE, Kind
+from media.rtp import ts_diff
 
 from .clock import ClockChange, SenderClock, TrackClock
 from .frames import Frame, Vp8Assembler, vp8_size
@@ -95,8 +96,8 @@ class TrackRecorder:
                         self._request_keyframe()
                     if frame is not None:
                         self._frame(frame)
-                elif self._last_audio is None or self._last_audio[0] != ssrc or (
-                        (ts - self._last_audio[1]) & 0xFFFFFFFF) < 1 << 31:
+                elif (self._last_audio is None or self._last_audio[0] != ssrc
+                      or ts_diff(ts, self._last_audio[1]) >= 0):
                     self._last_audio = (ssrc, ts)
                     self._frame(Frame(ts, payload, False, arrival, ssrc))
             case ("sr", ssrc, ntp_s, rtp_ts):
