@@ -1,0 +1,198 @@
+"""Webhooks through real nodes to a real aiohttp receiver on 127.0.0.1.
+
+The receiver is down for the first deliveries (not listening, then answering 503); the
+node that enqueued them stops while it is down, and a new node on the same data dir
+delivers them once it is up: every event arrives, exactly once by id after dedup (the
+duplicates are counted and reported; one is forced: the first delivery accepted is
+answered after the node's timeout, so the node sends it again), each with a valid
+signature, nothing with a name or an address in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from media.ids import Role
+from recorder.config import RecorderSettings
+from signalling.client import Client
+from signalling.webhooks_config import WebhookSettings
+from signalling.webhooks_journal import OutboxJournal
+from signalling.webhooks_signing import ID_HEADER, SignatureError, verify
+from tests.conftest import API_KEY, Clients, RunningNode, free_port
+from tests.integration.test_node import metric
+
+HEADERS = {"Authorization": f"Bearer {API_KEY}"}
+ROOM = "hooks"
+TUTOR, LEARNER = "tutor-7", "learner-3"
+NAMES = ("Ada Tutor", "Bo Learner")  # display names in the tokens: never in an event
+TIMEOUT_S = 1.0
+
+
+class Receiver:
+    """The platform's endpoint: verifies every request, answers 503 until `up`, dedupes
+    by id as docs/webhooks.md tells receivers to."""
+
+    def __init__(self, secret: str, port: int) -> None:
+        self.secret = secret
+        self.port = port
+        self.up = False
+        self.slow_once = True  # the first event accepted is answered after the node's
+        # timeout: the node tries again, the receiver sees its id twice
+        self.refused = 0  # 503s answered
+        self.bad_signatures = 0
+        self.events: dict[str, dict[str, Any]] = {}
+        self.duplicates: Counter[str] = Counter()
+        self.bodies: list[bytes] = []
+        self._runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.bodies.append(body)
+        try:
+            verify(self.secret, body, request.headers, time.time())
+        except SignatureError:
+            self.bad_signatures += 1
+            return web.Response(status=400)
+        if not self.up:
+            self.refused += 1
+            return web.Response(status=503)
+        event = json.loads(body)
+        assert request.headers[ID_HEADER] == event["id"]
+        if event["id"] in self.events:
+            self.duplicates[event["type"]] += 1
+        else:
+            self.events[event["id"]] = event
+        if self.slow_once:
+            self.slow_once = False
+            await asyncio.sleep(TIMEOUT_S + 0.5)
+        return web.Response(status=204)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hooks", self.handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def metrics(http: aiohttp.ClientSession, node: RunningNode) -> str:
+    async with http.get(f"{node.url}/metrics") as r:
+        return await r.text()
+
+
+async def test_a_receiver_down_at_first_gets_every_event_once_signed_across_a_node_restart(
+    node_factory: Callable[..., Any], clients: Clients, tmp_path: Path,
+) -> None:
+    port = free_port()
+    hooks = WebhookSettings(urls=[f"http://127.0.0.1:{port}/hooks"], timeout_s=TIMEOUT_S,
+                            backoff_base_s=0.05, backoff_cap_s=0.4, max_attempts=1000)
+    recording = RecorderSettings(policy="audio_video")  # type: ignore[arg-type]
+    first: RunningNode = await node_factory(webhook=hooks, recording=recording)
+    secret = (tmp_path / "webhook-secret").read_text().strip()  # unset: made in the data dir
+    receiver = Receiver(secret, port)
+    api = f"{first.url}/v1"
+    try:
+        async with aiohttp.ClientSession(headers=HEADERS) as http:
+            tutor, learner = (clients.add(Client(first.url, ROOM, first.token(
+                ROOM, who, role, name=name))) for who, role, name in (
+                    (TUTOR, Role.TUTOR, NAMES[0]), (LEARNER, Role.LEARNER, NAMES[1])))
+            await tutor.join()
+            await learner.join()
+            async with http.post(f"{api}/rooms/{ROOM}/recording") as r:
+                assert r.status == 201
+                session = (await r.json())["session"]
+            async with http.delete(f"{api}/rooms/{ROOM}/recording") as r:
+                assert r.status == 204
+            await learner.leave()
+            # nobody listens yet: every attempt so far failed, nothing was lost
+            text = ""
+            for _ in range(100):
+                text = await metrics(http, first)
+                if metric(text, "liveroom_webhook_failed_attempts_total") >= 10:
+                    break
+                await asyncio.sleep(0.05)
+            assert metric(text, "liveroom_webhook_failed_attempts_total") >= 10
+            assert metric(text, "liveroom_webhook_deliveries_total") == 0
+            # room_started, two joins, recording_ready, a leave
+            assert metric(text, "liveroom_webhook_queue_depth") == 5
+            await receiver.start()  # listening now, but answering 503
+            await until(lambda: receiver.refused >= 3, 10, "503s to the first node")
+        await first.server.close()  # stops while the receiver is down: the tutor is
+        await asyncio.wait_for(tutor.close(), 10)  # still seated, the room finishes
+        assert receiver.events == {}
+        owed = OutboxJournal(tmp_path / "webhooks").load()
+        assert len(owed) == 7  # ... + the tutor's leave and room_finished, on disk
+
+        second: RunningNode = await node_factory(webhook=hooks, recording=recording)
+        refused = receiver.refused
+        await until(lambda: receiver.refused > refused, 10, "503s to the second node")
+        receiver.up = True
+        async with aiohttp.ClientSession(headers=HEADERS) as http:
+            async with http.delete(f"{second.url}/v1/recordings/{session}") as r:
+                assert r.status == 204
+            await until(lambda: len(receiver.events) == 8, 20, "every event")
+            await until(lambda: bool(receiver.duplicates), 10, "the slow one's retry")
+            for _ in range(100):  # the slow one's retry lands (or another late one)
+                text = await metrics(http, second)
+                if metric(text, "liveroom_webhook_queue_depth") == 0:
+                    break
+                await asyncio.sleep(0.05)
+        assert metric(text, "liveroom_webhook_queue_depth") == 0
+        assert metric(text, "liveroom_webhook_abandoned_total") == 0
+    finally:
+        await receiver.stop()
+
+    print(f"webhook deliveries: {len(receiver.bodies)} requests, {receiver.refused} "
+          f"answered 503, {sum(receiver.duplicates.values())} duplicates by id "
+          f"{dict(receiver.duplicates)}")
+    assert receiver.bad_signatures == 0
+    assert sum(receiver.duplicates.values()) >= 1  # the one answered too late, deduped
+    assert {e.event_id for e in owed} <= set(receiver.events)
+    events = sorted(receiver.events.values(), key=lambda e: e["created_at"])
+    assert Counter(e["type"] for e in events) == Counter({
+        "room_started": 1, "participant_joined": 2, "participant_left": 2,
+        "recording_ready": 1, "room_finished": 1, "recording_deleted": 1})
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        assert isinstance(event["created_at"], float) and event["data"]
+        by_type.setdefault(event["type"], []).append(event["data"])
+    assert by_type["room_started"][0]["room"] == ROOM
+    assert {(d["participant"], d["role"]) for d in by_type["participant_joined"]} == {
+        (TUTOR, "tutor"), (LEARNER, "learner")}
+    assert {(d["participant"], d["role"], d["reason"]) for d in by_type["participant_left"]
+            } == {(LEARNER, "learner", "left"), (TUTOR, "tutor", "server_shutdown")}
+    assert by_type["recording_ready"][0] == {"session": session, "room": ROOM,
+                                             "status": "finalized", "tracks": []}
+    (finished,) = by_type["room_finished"]
+    assert finished["room"] == ROOM and finished["reason"] == "server_shutdown"
+    assert finished["duration_s"] > 0
+    assert {(x["participant"], x["role"]) for x in finished["participants"]} == {
+        (TUTOR, "tutor"), (LEARNER, "learner")}
+    (summary,) = finished["sessions"]
+    assert summary["session"] == session and summary["room"] == ROOM
+    assert {x["pseudonym"] for x in summary["participants"]} == {TUTOR, LEARNER}
+    assert by_type["recording_deleted"] == [
+        {"session": session, "reason": "admin_request", "participant": None}]
+    for body in receiver.bodies:  # pseudonyms and roles only
+        assert not any(name.encode() in body for name in NAMES)
+        assert b"127.0.0.1" not in body
