@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +87,26 @@ def test_any_of_several_signatures_may_match_while_secrets_rotate() -> None:
     verify(SECRET, BODY, both, NOW)
     verify("old-secret", BODY, both, NOW)
     assert refused(BODY, both, secret="third") is SignatureCode.BAD_SIGNATURE
+
+
+def docs_snippet() -> Callable[..., dict[str, Any]]:
+    """`verify_liveroom` from docs/webhooks.md, as a receiver would copy it."""
+    text = (Path(__file__).parents[3] / "docs" / "webhooks.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    (code,) = [b for b in blocks if "def verify_liveroom" in b]
+    scope: dict[str, Any] = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), scope)
+    return scope["verify_liveroom"]  # type: ignore[no-any-return]
+
+
+def test_the_docs_verification_snippet_accepts_what_the_node_signs_and_refuses_the_rest(
+) -> None:
+    verify_liveroom = docs_snippet()
+    headers = sign(SECRET, BODY, NOW)
+    assert verify_liveroom(SECRET, BODY, headers, now=NOW)["type"] == "room_started"
+    for body, secret, now in ((BODY.replace(b'"r"', b'"s"'), SECRET, NOW),
+                              (BODY, "wrong-secret", NOW), (BODY, SECRET, NOW + 301)):
+        with pytest.raises(ValueError):
+            verify_liveroom(secret, body, headers, now=now)
+    with pytest.raises(ValueError):
+        verify_liveroom(SECRET, BODY, {}, now=NOW)
