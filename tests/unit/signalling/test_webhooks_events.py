@@ -29,9 +29,9 @@ async def test_joins_leaves_and_the_rooms_end_as_reported(tmp_path: Path) -> Non
     for who in (tutor, learner, tutor):  # the tutor's second join: a reconnect
         for observe in hub.on_join:
             observe(who)
-    for observe in hub.on_leave:
-        observe(Identity("l-2"), LeaveReason.DISCONNECTED)
-        observe(Identity("l-2"), LeaveReason.LEFT)  # not seated any more: nothing
+    for leave in hub.on_leave:
+        leave(Identity("l-2"), LeaveReason.DISCONNECTED)
+        leave(Identity("l-2"), LeaveReason.LEFT)  # not seated any more: nothing
     assert await node.close_room(RoomId("r"), LeaveReason.ROOM_CLOSED)
     assert [t for t, _ in events] == [
         EventType.ROOM_STARTED, EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_JOINED,
@@ -54,6 +54,6 @@ async def test_a_failing_sink_never_fails_the_node(tmp_path: Path) -> None:
 
     ProgressReporter(node, None, broken).attach()
     hub = node.create_room(RoomId("r"))
-    for observe in hub.on_join:
-        observe(claims("t-1", Role.TUTOR))
+    for join in hub.on_join:
+        join(claims("t-1", Role.TUTOR))
     assert await node.close_room(RoomId("r"), LeaveReason.ROOM_CLOSED)
