@@ -27,7 +27,7 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .keys import REGISTRY
+from .keys import NODE, REGISTRY
 from .node import Node
 from .recording import RECORDING
 from .webhooks_config import WebhookSettings
@@ -41,7 +41,6 @@ log = structlog.get_logger(__name__)
 MAX_IN_FLIGHT = 4  # attempts at once per receiver
 IDLE_WAKE_S = 60.0  # the sender looks at the outbox at least this often
 COMPACT_AFTER_LINES = 1000  # done lines past which the journal is rewritten
-STOP_SENDS_S = 1.0  # at shutdown, attempts in flight get this long, then are cut
 
 
 @dataclass
@@ -148,7 +147,8 @@ class WebhookService:
             headers={"User-Agent": "Liveroom-Webhooks/1"})
         self._sender = asyncio.get_running_loop().create_task(self._run())
 
-    async def stop(self) -> None:
+    async def stop(self, wait_s: float = 0.25) -> None:
+        """Attempts in flight get `wait_s` to finish; those cut are owed (journal)."""
         self._stopped = True
         sender, self._sender = self._sender, None
         if sender is not None:
@@ -156,7 +156,7 @@ class WebhookService:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
         if self._sends:
-            await asyncio.wait(list(self._sends), timeout=STOP_SENDS_S)
+            await asyncio.wait(list(self._sends), timeout=wait_s)
         for task in list(self._sends):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -291,4 +291,5 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     service = app[WEBHOOKS]
     await service.start()
     yield
-    await service.stop()
+    # within the cleanup's share of the exit bound (cli.serve: an eighth)
+    await service.stop(wait_s=app[NODE].settings.shutdown_timeout_s / 16)

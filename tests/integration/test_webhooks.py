@@ -5,7 +5,8 @@ node that enqueued them stops while it is down, and a new node on the same data 
 delivers them once it is up: every event arrives, exactly once by id after dedup (the
 duplicates are counted and reported; one is forced: the first delivery accepted is
 answered after the node's timeout, so the node sends it again), each with a valid
-signature, nothing with a name or an address in it.
+signature (and a real one, tampered with, fails), nothing with a name or an address in
+it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from media.ids import Role
@@ -26,7 +28,7 @@ from recorder.config import RecorderSettings
 from signalling.client import Client
 from signalling.webhooks_config import WebhookSettings
 from signalling.webhooks_journal import OutboxJournal
-from signalling.webhooks_signing import ID_HEADER, SignatureError, verify
+from signalling.webhooks_signing import ID_HEADER, SignatureCode, SignatureError, verify
 from tests.conftest import API_KEY, Clients, RunningNode, free_port
 from tests.integration.test_node import metric
 
@@ -52,6 +54,7 @@ class Receiver:
         self.events: dict[str, dict[str, Any]] = {}
         self.duplicates: Counter[str] = Counter()
         self.bodies: list[bytes] = []
+        self.signed: list[tuple[bytes, dict[str, str]]] = []  # accepted: body, headers
         self._runner: web.AppRunner | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -67,6 +70,7 @@ class Receiver:
             return web.Response(status=503)
         event = json.loads(body)
         assert request.headers[ID_HEADER] == event["id"]
+        self.signed.append((body, dict(request.headers)))
         if event["id"] in self.events:
             self.duplicates[event["type"]] += 1
         else:
@@ -193,6 +197,12 @@ async def test_a_receiver_down_at_first_gets_every_event_once_signed_across_a_no
     assert {x["pseudonym"] for x in summary["participants"]} == {TUTOR, LEARNER}
     assert by_type["recording_deleted"] == [
         {"session": session, "reason": "admin_request", "participant": None}]
+    body, headers = receiver.signed[0]  # a real delivery, tampered with: refused
+    verify(secret, body, headers, time.time(), tolerance=3600)
+    with pytest.raises(SignatureError) as tampered:
+        verify(secret, body.replace(ROOM.encode(), b"other"), headers, time.time(),
+               tolerance=3600)
+    assert tampered.value.code == SignatureCode.BAD_SIGNATURE
     for body in receiver.bodies:  # pseudonyms and roles only
         assert not any(name.encode() in body for name in NAMES)
         assert b"127.0.0.1" not in body
