@@ -95,12 +95,14 @@ class WebhookService:
     def __init__(self, settings: WebhookSettings, secret: str, data_dir: Path,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 compact_after: int = COMPACT_AFTER_LINES) -> None:
         self.settings = settings
         self.secret = secret
         self.clock = clock
         self.wall = wall
         self.rng = rng or random.Random()
+        self.compact_after = compact_after
         self.journal = OutboxJournal(data_dir / "webhooks")
         self.outbox = Outbox(RetryPolicy(settings.max_attempts, settings.backoff_base_s,
                                          settings.backoff_cap_s),
@@ -204,7 +206,7 @@ class WebhookService:
                 if record["op"] == "enqueued":
                     self._set_aside(self.outbox.add(record["id"], record["body"].encode(),
                                                     record["receivers"], now))
-        if not self._unwritten and self.journal.lines > len(self.outbox) + COMPACT_AFTER_LINES:
+        if not self._unwritten and self.journal.lines > len(self.outbox) + self.compact_after:
             pending = self.outbox.pending()
             await asyncio.to_thread(self.journal.compact, [
                 QueuedEvent(i, body, receivers) for i, (body, receivers) in pending.items()])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,10 +27,12 @@ from aiohttp import web
 from media.ids import Role
 from recorder.config import RecorderSettings
 from signalling.client import Client
+from signalling.webhooks import WebhookService
 from signalling.webhooks_config import WebhookSettings
+from signalling.webhooks_events import EventType
 from signalling.webhooks_journal import OutboxJournal
 from signalling.webhooks_signing import ID_HEADER, SignatureCode, SignatureError, verify
-from tests.conftest import API_KEY, Clients, RunningNode, free_port
+from tests.conftest import API_KEY, Clients, RunningNode
 from tests.integration.test_node import metric
 
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
@@ -43,9 +46,13 @@ class Receiver:
     """The platform's endpoint: verifies every request, answers 503 until `up`, dedupes
     by id as docs/webhooks.md tells receivers to."""
 
-    def __init__(self, secret: str, port: int) -> None:
+    def __init__(self, secret: str) -> None:
         self.secret = secret
-        self.port = port
+        # bound, not listening: connections are refused, and no node takes the port
+        self._reserved = socket.socket()
+        self._reserved.bind(("127.0.0.1", 0))
+        self.port = int(self._reserved.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
         self.up = False
         self.slow_once = True  # the first event accepted is answered after the node's
         # timeout: the node tries again, the receiver sees its id twice
@@ -85,9 +92,11 @@ class Receiver:
         app.router.add_post("/hooks", self.handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
+        self._reserved.close()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
     async def stop(self) -> None:
+        self._reserved.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -107,13 +116,13 @@ async def metrics(http: aiohttp.ClientSession, node: RunningNode) -> str:
 async def test_a_receiver_down_at_first_gets_every_event_once_signed_across_a_node_restart(
     node_factory: Callable[..., Any], clients: Clients, tmp_path: Path,
 ) -> None:
-    port = free_port()
-    hooks = WebhookSettings(urls=[f"http://127.0.0.1:{port}/hooks"], timeout_s=TIMEOUT_S,
+    receiver = Receiver("")  # its secret: the node's, once it made one
+    hooks = WebhookSettings(urls=[receiver.url], timeout_s=TIMEOUT_S,
                             backoff_base_s=0.05, backoff_cap_s=0.4, max_attempts=1000)
     recording = RecorderSettings(policy="audio_video")  # type: ignore[arg-type]
     first: RunningNode = await node_factory(webhook=hooks, recording=recording)
-    secret = (tmp_path / "webhook-secret").read_text().strip()  # unset: made in the data dir
-    receiver = Receiver(secret, port)
+    secret = receiver.secret = (tmp_path / "webhook-secret").read_text().strip()  # unset:
+    # made in the data dir
     api = f"{first.url}/v1"
     try:
         async with aiohttp.ClientSession(headers=HEADERS) as http:
@@ -206,3 +215,26 @@ async def test_a_receiver_down_at_first_gets_every_event_once_signed_across_a_no
     for body in receiver.bodies:  # pseudonyms and roles only
         assert not any(name.encode() in body for name in NAMES)
         assert b"127.0.0.1" not in body
+
+
+async def test_the_journal_is_compacted_while_the_node_runs(tmp_path: Path) -> None:
+    receiver = Receiver("s" * 32)
+    receiver.up, receiver.slow_once = True, False
+    await receiver.start()
+    settings = WebhookSettings(urls=[receiver.url], secret="s" * 32)
+    service = WebhookService(settings, settings.secret, tmp_path, compact_after=20)
+    await service.start()
+    try:
+        for n in range(200):
+            service.emit(EventType.ROOM_STARTED, {"room": f"r{n}", "max_participants": 2})
+            if n % 10 == 9:
+                await asyncio.sleep(0)  # a turn of the loop now and then, as a node's
+        await until(lambda: len(receiver.events) == 200, 20, "200 deliveries")
+        await until(lambda: service.depth() == 0, 5, "an empty queue")
+    finally:
+        await service.stop()
+        await receiver.stop()
+    lines = service.journal.path.read_text().splitlines()
+    assert len(lines) < 200 + 20  # 400 lines written: rewritten along the way
+    assert OutboxJournal(tmp_path / "webhooks").load() == []
+    assert service.counters.delivered == 200 and receiver.bad_signatures == 0
