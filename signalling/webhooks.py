@@ -248,6 +248,7 @@ class WebhookService:
         self.counters.abandoned += 1
         self._unwritten.append(done("abandoned", event_id, receiver, why=why,
                                     body=body.decode()))
+        self._wake.set()  # on disk soon: the sender's next turn
         log.warning("webhook_abandoned", event_id=event_id, receiver=_where(receiver), why=why)
 
 
