@@ -39,7 +39,7 @@ class RoomHub:
         self.quality_reports: dict[Identity, QualityReport] = {}
         self._video_paused: dict[DownlinkId, bool] = {}  # as last told the subscriber
         self.on_join: list[Callable[[TokenClaims], None]] = []  # e.g. the recorder's
-        self.on_leave: list[Callable[[Identity], None]] = []
+        self.on_leave: list[Callable[[Identity, LeaveReason], None]] = []
         self.on_record: Callable[[Identity, bool], Awaitable[None]] | None = None
 
     @property
@@ -222,7 +222,7 @@ class RoomHub:
         self.quality_reports.pop(identity, None)
         events = self.room.leave(identity, reason, self.clock())
         for observe in self.on_leave:
-            observe(identity)
+            observe(identity, reason)
         await self.media.remove_participant(identity)
         self._broadcast(events)
         await self._reconcile()

@@ -61,6 +61,7 @@ class Node:
         self.shedding = LoadShedding(settings.shed_step_s)
         self.room_opened: list[Callable[[RoomHub], None]] = []  # e.g. the recorder's
         self.room_closing: list[Callable[[RoomHub], Awaitable[None]]] = []
+        self.room_closed: list[Callable[[RoomHub, LeaveReason], Awaitable[None]]] = []
 
     def create_room(self, room_id: RoomId, max_participants: int | None = None) -> RoomHub:
         """A new room; SignalError `room_exists` if the node has one by that id,
@@ -111,6 +112,8 @@ class Node:
         for closing in self.room_closing:
             await closing(hub)
         await hub.close(reason)
+        for closed in self.room_closed:  # e.g. the webhooks' room_finished
+            await closed(hub, reason)
         return True
 
     async def tick(self) -> None:

@@ -56,6 +56,9 @@ class RecordingService:
         self.uploader: Uploader | None = None  # object storage (S3), if configured
         self._quality: dict[tuple[RoomId, str], str] = {}  # last level on each timeline
         self.stopping: list[Callable[[RoomId, RoomRecording], None]] = []  # e.g. talk time
+        self.ready: list[Callable[[str], None]] = []  # a session finalized (e.g. webhooks)
+        self.deleted: list[Callable[[str, str, str | None], None]] = []  # session, reason,
+        # participant (None: the whole session)
         node.room_opened.append(self.room_opened)
         node.room_closing.append(self.room_closing)
 
@@ -67,7 +70,7 @@ class RecordingService:
     def room_opened(self, hub: RoomHub) -> None:
         self.members[hub.id] = {}
         hub.on_join.append(lambda claims: self.joined(hub, claims))
-        hub.on_leave.append(lambda identity: self.left(hub, identity))
+        hub.on_leave.append(lambda identity, _reason: self.left(hub, identity))
         hub.media.feed_opened.append(lambda feed: self.feed_opened(hub, feed))
         hub.on_record = lambda identity, active: self.tutor_asks(hub, identity, active)
         if self.settings.auto_start and self.settings.policy is not Policy.OFF:
@@ -134,6 +137,7 @@ class RecordingService:
         for conn in hub.connections.values():
             conn.send(message)
         await recording.stop()
+        self._ready(recording.session)
         await self.upload(recording.session)
         return True
 
@@ -179,7 +183,9 @@ class RecordingService:
     async def erase_session(self, session: str, reason: str) -> bool:
         if self.uploader is not None:
             await self.uploader.erase(session)
-        return await asyncio.to_thread(self.recorder.erase_session, session, reason)
+        erased = await asyncio.to_thread(self.recorder.erase_session, session, reason)
+        self._deleted([session] if erased else [], reason, None)
+        return erased
 
     async def erase_participant(self, pseudonym: str, reason: str) -> list[str]:
         sessions = await asyncio.to_thread(self.recorder.erase_participant, pseudonym, reason)
@@ -197,6 +203,7 @@ class RecordingService:
                     path = self.recorder.root / session / name
                     if session in sessions and f"{session}/{name}" in stored:
                         await store.put(f"{session}/{name}", path.read_bytes())
+        self._deleted(sessions, reason, pseudonym)
         return sessions
 
     async def purge(self) -> list[str]:
@@ -204,7 +211,17 @@ class RecordingService:
         if self.uploader is not None:
             for session in expired:
                 await self.uploader.erase(session)
+        self._deleted(expired, "retention", None)
         return expired
+
+    def _ready(self, session: str) -> None:
+        for observe in self.ready:
+            observe(session)
+
+    def _deleted(self, sessions: list[str], reason: str, participant: str | None) -> None:
+        for session in sessions:
+            for observe in self.deleted:
+                observe(session, reason, participant)
 
     def _tell(self, hub: RoomHub, recording: RoomRecording) -> None:
         message = p.RecordingStarted(recorded=recording.recorded())
@@ -219,6 +236,7 @@ class RecordingService:
                 for conn in hub.connections.values():
                     conn.send(p.RecordingStopped())
             await recording.stop()
+            self._ready(recording.session)
 
     async def housekeeping(self, stale: list[str]) -> None:
         """Recover what a crash left open (`stale`: the sessions on disk at start-up), then
@@ -226,6 +244,8 @@ class RecordingService:
         self.recovered = await asyncio.to_thread(self.recorder.recover, stale)
         if self.recovered:
             log.info("recordings_recovered", sessions=len(self.recovered))
+        for session in self.recovered:
+            self._ready(session)
         for session in stale:  # uploads a crash or an outage interrupted
             await self.upload(session)
         while True:

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recorder.config import RecorderSettings
 
+from .webhooks_config import WebhookSettings
+
 
 def _split(value: object) -> object:
     if isinstance(value, str):
@@ -95,6 +97,8 @@ class Settings(BaseSettings):
                                    "directory call")
     recording: RecorderSettings = Field(  # LIVEROOM_RECORDING_* (recorder/config.py)
         default_factory=RecorderSettings)
+    webhook: WebhookSettings = Field(  # LIVEROOM_WEBHOOK_* (signalling/webhooks_config.py)
+        default_factory=WebhookSettings)
 
     @field_validator("ice_host_addresses", "ice_servers", mode="before")
     @classmethod
@@ -136,6 +140,9 @@ class Settings(BaseSettings):
     def resolved_api_key(self) -> str:
         return self.api_key or _read_or_create(self.data_dir / "api-key")
 
+    def resolved_webhook_secret(self) -> str:
+        return self.webhook.secret or _read_or_create(self.data_dir / "webhook-secret")
+
     def base_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
 
@@ -164,8 +171,9 @@ def _read_or_create(path: Path) -> str:
 
 # --- for people: one line per mistake, the effective values --------------------------------
 
-SECRET_FIELDS = frozenset({"token_secret", "api_key", "recording_kek"})
-NESTED = {"RecorderSettings": "recording"}  # nested settings read with their own prefix
+SECRET_FIELDS = frozenset({"token_secret", "api_key", "recording_kek", "webhook_secret"})
+# nested settings read with their own prefix
+NESTED = {"RecorderSettings": "recording", "WebhookSettings": "webhook"}
 
 
 def env_name(field: str) -> str:
