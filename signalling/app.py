@@ -23,6 +23,7 @@ from . import (
     review,
     sessions_api,
     talk,
+    turn,
     webhooks,
     ws,
 )
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> web.Application:
     cluster_http.add_routes(app)  # 307 for rooms on other nodes, GET /v1/cluster
     sessions_api.add_routes(app)
     review.setup(app)
+    turn.setup(node)  # TURN credentials in every `joined`, when LIVEROOM_TURN_URLS is set
     webhooks.setup(app, node)  # progress events from the hooks above; stops last
     return app
 

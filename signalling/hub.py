@@ -41,6 +41,7 @@ class RoomHub:
         self.on_join: list[Callable[[TokenClaims], None]] = []  # e.g. the recorder's
         self.on_leave: list[Callable[[Identity, LeaveReason], None]] = []
         self.on_record: Callable[[Identity, bool], Awaitable[None]] | None = None
+        self.ice_servers: Callable[[Identity], list[p.IceServer]] = lambda _identity: []
 
     @property
     def id(self) -> RoomId:
@@ -70,6 +71,7 @@ class RoomHub:
                     room=room_info(self.room),
                     resume_token=resume_token,
                     resumed=resumed,
+                    ice_servers=self.ice_servers(identity),
                 )
             )
             self._broadcast(events)

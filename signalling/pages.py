@@ -38,15 +38,20 @@ PAGE_HEADERS = {
 }
 
 
-def page_config(ice_servers: list[str], contract: ClientContract) -> dict[str, object]:
-    """What the page needs from the node's settings: ICE servers and the client contract.
+def page_config(
+    ice_servers: list[str], contract: ClientContract, ice_transport_policy: str = "all"
+) -> dict[str, object]:
+    """What the page needs from the node's settings: ICE servers, the ICE transport policy
+    and the client contract.
 
     Browsers refuse `turn:` servers without credentials, and the settings carry bare URLs,
-    so only STUN servers are handed on.
+    so only STUN servers are handed on here; TURN servers come with each participant's own
+    time-limited credentials in `joined` (signalling/turn.py).
     """
     stun = [url for url in ice_servers if url.startswith(("stun:", "stuns:"))]
     return {
         "iceServers": [{"urls": url} for url in stun],
+        "iceTransportPolicy": ice_transport_policy,
         "reconnect": contract.model_dump(mode="json"),
     }
 
@@ -85,7 +90,8 @@ async def docs_index(request: web.Request) -> web.Response:
 async def join_page(request: web.Request) -> web.Response:
     settings = request.app[NODE].settings
     contract = client_contract(settings.reconnect_grace_s)
-    config = json.dumps(page_config(list(settings.ice_servers), contract))
+    config = json.dumps(page_config(list(settings.ice_servers), contract,
+                                    settings.ice_transport_policy))
     text = request.app[_TEMPLATE].replace(CONFIG_MARK, html.escape(config, quote=True))
     return web.Response(text=text, content_type="text/html", headers=PAGE_HEADERS)
 

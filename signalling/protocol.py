@@ -154,6 +154,14 @@ CLIENT_TYPES = frozenset(
 # --- node -> client: replies -------------------------------------------------------------
 
 
+class IceServer(_Message):
+    """A TURN server with time-limited credentials (signalling/turn.py)."""
+
+    urls: list[str]
+    username: str
+    credential: str
+
+
 class Joined(_Message):
     type: Literal["joined"] = "joined"
     id: str
@@ -162,6 +170,7 @@ class Joined(_Message):
     room: RoomInfo
     resume_token: str
     resumed: bool = False  # True when this join took back a held seat
+    ice_servers: list[IceServer] = []  # TURN servers for this participant, when configured
 
 
 class Published(_Message):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recorder.config import RecorderSettings
@@ -79,6 +79,17 @@ class Settings(BaseSettings):
     )
     announced_address: str = ""
     ice_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    turn_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="TURN servers handed to every participant with "
+        "time-limited credentials (turn:host:port?transport=tcp, turns:...); empty: none")
+    turn_secret: str = Field(default="", validate_default=True, description="The TURN "
+                             "server's shared secret (coturn's static-auth-secret); required "
+                             "with turn_urls")
+    turn_ttl_s: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600,
+                            description="How long handed-out TURN credentials stay valid")
+    ice_transport_policy: Literal["all", "relay"] = Field(
+        default="all", validate_default=True, description="The page's ICE policy: relay "
+        "sends all media through the TURN servers (it needs turn_urls)")
     log_json: bool = False
     uvloop: bool = Field(default=False, description="Run the node's event loop on uvloop "
                          "(measured in docs/performance.md)")
@@ -100,7 +111,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = Field(  # LIVEROOM_WEBHOOK_* (signalling/webhooks_config.py)
         default_factory=WebhookSettings)
 
-    @field_validator("ice_host_addresses", "ice_servers", mode="before")
+    @field_validator("ice_host_addresses", "ice_servers", "turn_urls", mode="before")
     @classmethod
     def _split_lists(cls, value: object) -> object:
         return _split(value)
@@ -132,6 +143,30 @@ class Settings(BaseSettings):
             if scheme not in ICE_SCHEMES or not rest or rest.startswith("//"):
                 raise ValueError(f"expected stun:, stuns:, turn: or turns: URLs "
                                  f"(e.g. stun:stun.example.org:3478), not {url!r}")
+        return value
+
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            scheme, _, rest = url.partition(":")
+            if scheme not in ("turn", "turns") or not rest or rest.startswith("//"):
+                raise ValueError(f"expected turn: or turns: URLs "
+                                 f"(e.g. turn:turn.example.org:3478?transport=tcp), not {url!r}")
+        return value
+
+    @field_validator("turn_secret")
+    @classmethod
+    def _turn_secret(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("turn_urls") and not value:
+            raise ValueError("LIVEROOM_TURN_URLS needs the TURN server's shared secret")
+        return value
+
+    @field_validator("ice_transport_policy")
+    @classmethod
+    def _relay_needs_turn(cls, value: str, info: ValidationInfo) -> str:
+        if value == "relay" and not info.data.get("turn_urls"):
+            raise ValueError("relay needs LIVEROOM_TURN_URLS")
         return value
 
     def resolved_secret(self) -> str:
@@ -171,7 +206,8 @@ def _read_or_create(path: Path) -> str:
 
 # --- for people: one line per mistake, the effective values --------------------------------
 
-SECRET_FIELDS = frozenset({"token_secret", "api_key", "recording_kek", "webhook_secret"})
+SECRET_FIELDS = frozenset({"token_secret", "api_key", "recording_kek", "webhook_secret",
+                           "turn_secret"})
 # nested settings read with their own prefix
 NESTED = {"RecorderSettings": "recording", "WebhookSettings": "webhook"}
 
@@ -233,7 +269,8 @@ def effective_settings(settings: BaseSettings, prefix: str = "") -> list[tuple[s
             rows.extend(effective_settings(value, f"{name}_"))
             continue
         if name in SECRET_FIELDS:
-            shown = "(set)" if value else "(from the data dir)"
+            unset = "(none)" if name == "turn_secret" else "(from the data dir)"
+            shown = "(set)" if value else unset
         elif name == "redis_url" and "@" in value:  # redis://user:password@host
             shown = f"{value.partition('://')[0]}://(credentials)@{value.rpartition('@')[2]}"
         elif isinstance(value, list):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from media.ids import Kind
@@ -38,6 +38,7 @@ from .continuity import (
 )
 from .downlinks import RemoteDownlink, record_packets
 from .errors import ClientError
+from .ice import peer_connection
 from .network import NetworkModel
 from .reception import install as install_reception
 from .sockets import close_quickly, first_to_connect
@@ -160,7 +161,7 @@ class Client:
 
     async def publish(self, tracks: Sequence[MediaStreamTrack]) -> p.Published:
         self._published = list(tracks)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = peer_connection(self.joined)
         for track in tracks:
             add_track(pc, track)
         await pc.setLocalDescription(await pc.createOffer())
@@ -264,7 +265,7 @@ class Client:
         task.add_done_callback(self._tasks.discard)
 
     async def _accept_offer(self, offer: p.Offer) -> None:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = peer_connection(self.joined)
         downlink = RemoteDownlink(offer.downlink, offer.publisher, pc)
 
         @pc.on("track")

@@ -2,6 +2,7 @@
 
 import { ReconnectPolicy } from './continuity.js';
 import { JoinView } from './join.js';
+import { setIceTransportPolicy } from './media.js';
 import { Session } from './session.js';
 import { resumeAudio } from './speaking.js';
 import { TokenFormatError, decodeJoinToken } from './token.js';
@@ -28,6 +29,7 @@ function readConfig() {
   } catch {
     // reported below: there is no contract
   }
+  setIceTransportPolicy(config?.iceTransportPolicy);
   return {
     iceServers: Array.isArray(config?.iceServers) ? config.iceServers : [],
     policy: new ReconnectPolicy(config?.reconnect),

@@ -131,9 +131,16 @@ function preferNodeCodecs(transceiver, kind) {
   }
 }
 
+let transportPolicy = 'all';
+
+/** The page's ICE transport policy, from the node's config: 'relay' uses TURN only. */
+export function setIceTransportPolicy(policy) {
+  transportPolicy = policy === 'relay' ? 'relay' : 'all';
+}
+
 /** Publish `stream`'s tracks: resolves to {pc, publications} once the node answered. */
 export async function publish(signalling, stream, iceServers) {
-  const pc = new RTCPeerConnection({ iceServers });
+  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: transportPolicy });
   try {
     for (const track of stream.getTracks()) {
       const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
@@ -156,7 +163,7 @@ export async function publish(signalling, stream, iceServers) {
  * the node accepted the answer.
  */
 export function acceptOffer(signalling, offer, iceServers) {
-  const pc = new RTCPeerConnection({ iceServers });
+  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: transportPolicy });
   const stream = new MediaStream();
   pc.addEventListener('track', (event) => stream.addTrack(event.track));
   const answered = (async () => {

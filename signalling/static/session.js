@@ -29,6 +29,7 @@ export class Session extends EventTarget {
     this.claims = claims;
     this.local = new LocalMedia(stream); // stream: a MediaStream, or null (watch and listen)
     this.policy = policy;
+    this.iceServers = iceServers; // the node's STUN servers; TURN ones come with `joined`
     this.state = 'idle'; // idle | joining | live | reconnecting | ended
     this.signalling = null;
     this.resumeToken = null; // from `joined`: takes the seat back after a lost connection
@@ -130,6 +131,7 @@ export class Session extends EventTarget {
         type: 'join', v: PROTOCOL_VERSION, token: this.resumeToken ?? this.token,
       }, this.policy.attemptTimeoutMs);
       this.resumeToken = joined.resume_token ?? null;
+      this.peers.iceServers = [...this.iceServers, ...(joined.ice_servers ?? [])]; // + TURN
       this.#applyRoom(joined);
       if (this.claims.canPublish && this.local.publishable) await this.#publish();
     } catch (error) {
