@@ -21,6 +21,7 @@ from signalling.directory import (
     NodeState,
     RoomDirectory,
 )
+from signalling.directory.placement import PlacementKey, takes_canary_room
 from signalling.directory.redis import RedisDirectory
 from signalling.protocol import ParticipantJoined
 from tests.conftest import API_KEY, Clients, RunningNode
@@ -163,6 +164,68 @@ async def test_with_no_live_serving_node_nothing_is_placed(make: Directories) ->
     await a.deregister()
     assert await a.owner(ROOM) is None
     assert await a.ping()
+
+
+# --- canaries (placement.py's decision, in memory and in the Redis claim's Lua) ------------
+
+
+async def register_canary(d: RoomDirectory, share: float, by: str = "room") -> None:
+    await d.register(NodeRecord(id=d.node_id, url=f"http://{d.node_id}.test",
+                                state=NodeState.CANARY, canary_share=share, canary_by=by),
+                     30.0)
+
+
+async def test_a_canary_at_20_percent_receives_20_percent_of_500_placements(
+        make: Directories) -> None:
+    canary, *serving = [make(name) for name in ("canary", "s0", "s1", "s2", "s3")]
+    await register_canary(canary, 0.2)
+    for d in serving:
+        await register(d)
+    rooms = [RoomId(f"room-{i}") for i in range(500)]
+    owners = [await serving[i % 4].claim(room) for i, room in enumerate(rooms)]
+    on_canary = {r for r, o in zip(rooms, owners, strict=True)
+                 if o is not None and o.node == "canary"}
+    share = len(on_canary) / len(rooms)
+    print(f"canary at 20 %: {len(on_canary)} of {len(rooms)} placements ({share:.1%})")
+    assert 0.15 <= share <= 0.25, share
+    # exactly the rooms the pure decision gives the canary (memory and Lua agree with it)
+    assert on_canary == {r for r in rooms if PlacementKey.of(r).room < 2000}
+    per_node = [sum(1 for o in owners if o is not None and o.node == d.node_id)
+                for d in serving]
+    assert None not in owners and max(per_node) - min(per_node) <= 1, per_node
+
+
+async def test_a_canary_by_cohort_takes_whole_cohorts_and_rooms_without_one_by_id(
+        make: Directories) -> None:
+    canary, a, b = make("canary"), make("a"), make("b")
+    await register_canary(canary, 0.3, by="cohort")
+    await register(a)
+    await register(b)
+    record = NodeRecord(id=NodeId("canary"), url="", state=NodeState.CANARY,
+                        canary_share=0.3, canary_by="cohort")
+    for c in range(20):
+        cohort = f"cohort-{c}"
+        expected = takes_canary_room(record, PlacementKey.of(RoomId("x"), cohort))
+        for i in range(4):
+            owner = await a.claim(RoomId(f"c{c}-r{i}"), cohort)
+            assert owner is not None and (owner.node == "canary") == expected, cohort
+    plain = [RoomId(f"plain-{i}") for i in range(40)]
+    for room in plain:
+        owner = await b.claim(room)
+        assert owner is not None
+        assert (owner.node == "canary") == (PlacementKey.of(room).room < 3000), room
+
+
+async def test_a_canary_takes_rooms_beyond_its_share_only_when_no_serving_node_is_left(
+        make: Directories) -> None:
+    canary, draining = make("canary"), make("draining")
+    await register_canary(canary, 0.0)
+    await register(draining, state=NodeState.DRAINING)
+    assert (await canary.claim(ROOM)).node == "canary"  # type: ignore[union-attr]
+    serving = make("serving")
+    await register(serving)
+    owners = {(await serving.claim(RoomId(f"r{i}"))).node for i in range(20)}  # type: ignore[union-attr]
+    assert owners == {"serving"}
 
 
 # --- three nodes, one Redis ----------------------------------------------------------------
