@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from media.ids import Role, RoomId
-from signalling.client import ClientError
+from signalling.client import Client, ClientError
 from signalling.cluster import CLUSTER
 from signalling.directory import (
     MemoryDirectory,
@@ -23,6 +23,7 @@ from signalling.directory import (
 )
 from signalling.directory.placement import PlacementKey, takes_canary_room
 from signalling.directory.redis import RedisDirectory
+from signalling.flags import Audience
 from signalling.protocol import ParticipantJoined
 from tests.conftest import API_KEY, Clients, RunningNode
 from tests.redis_server import RedisServer
@@ -267,6 +268,35 @@ async def test_rooms_spread_over_the_live_nodes_and_clients_follow_the_redirect(
     assert late.joined is not None
     assert {p.identity for p in late.joined.room.participants} == {"learner0", "tutor"}
     await joined_first[0].wait_for(lambda c: c.events_of(ParticipantJoined))
+
+
+async def test_a_canary_node_gets_the_rooms_of_the_cohorts_its_share_covers(
+        node_factory: Callable[..., object], redis_server: RedisServer,
+        clients: Clients) -> None:
+    serving: RunningNode = await node_factory(  # type: ignore[misc]
+        redis_url=redis_server.url, node_id=f"serving-{id(clients)}")
+    canary: RunningNode = await node_factory(  # type: ignore[misc]
+        redis_url=redis_server.url, node_id=f"canary-{id(clients)}", canary=True,
+        canary_share=0.5, canary_by="cohort")
+    record = NodeRecord(id=NodeId("c"), url="", state=NodeState.CANARY, canary_share=0.5,
+                        canary_by="cohort")
+    cohorts = [f"cohort-{i}" for i in range(20)]
+    inside = [c for c in cohorts if takes_canary_room(record, PlacementKey.of(ROOM, c))]
+    outside = [c for c in cohorts if c not in inside]
+    assert inside and outside
+    for i, cohort in enumerate(inside[:2] + outside[:2]):
+        room = f"canary-room-{i}"
+        token = serving.token(room, f"learner{i}", audience=Audience(cohort=cohort))
+        client = clients.add(Client(serving.url, room, token))  # always sent to `serving`
+        await client.join()
+        host = canary if cohort in inside else serving
+        assert client.ws_url.startswith(host.url.replace("http", "ws")), (cohort, client.ws_url)
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with aiohttp.ClientSession(headers=headers) as http, http.get(
+            f"{serving.url}/v1/cluster") as reply:
+        listing = await reply.json()
+    states = {n["url"]: (n["state"], n["canary_share"]) for n in listing["nodes"]}
+    assert states == {serving.url: ("serving", 0.0), canary.url: ("canary", 0.5)}
 
 
 async def follow(http: aiohttp.ClientSession, method: str, url: str,
