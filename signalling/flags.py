@@ -18,16 +18,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from media.ids import RoomId
 
 from .protocol import WireId
-
-if TYPE_CHECKING:
-    from .settings import Settings
 
 BUCKETS = 10_000  # percentages to 0.01 %
 MAX_RULES = 100
@@ -132,6 +129,14 @@ def decide(flag: str, definition: FlagDefinition | None, setting: bool, room: Ro
     return setting if definition.default is None else definition.default
 
 
+class FlagSettings(Protocol):
+    """What of `Settings` the flags need (settings.py imports this module, not back):
+    `flags_file`, and a boolean setting named like each flag."""
+
+    @property
+    def flags_file(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class FlagBook:
     """The node's flags: the file (if any) over the settings' defaults."""
@@ -141,7 +146,7 @@ class FlagBook:
     """The settings' values of the flags (their defaults when no file says otherwise)."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FlagBook:
+    def from_settings(cls, settings: FlagSettings) -> FlagBook:
         """From a `Settings`: its flag-named values, and `flags_file` if set."""
         values: dict[str, Any] = {name: bool(getattr(settings, name)) for name in FLAG_NAMES}
         defaults = RoomFlags(**values)

@@ -120,6 +120,11 @@ def test_without_a_file_or_a_default_the_settings_decide() -> None:
     assert defaulted.evaluate(ROOMS[0]).shed_video
 
 
+def test_every_flag_is_a_boolean_setting_of_the_same_name() -> None:
+    for name in FLAG_NAMES:
+        assert Settings.model_fields[name].annotation is bool, name
+
+
 def test_a_node_without_flags_runs_as_its_settings_say(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, shed_video=False)
     flags = FlagBook.from_settings(settings).evaluate(ROOMS[0], COHORT_A)
