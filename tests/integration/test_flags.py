@@ -1,6 +1,6 @@
 """Feature flags on a real node: a room started with a cohort's token runs with that
-cohort's flags, shown in the room state and logged; the flag switches the behaviour
-(the audio-only fallback off in that room, on in the room beside it)."""
+cohort's flags, shown in the room state and logged; the flags switch the behaviour (the
+audio-only fallback, video shedding: off in that room, on in the room beside it)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -20,10 +20,14 @@ from qos.impairment import Impairment, LinkProfile
 from qos.probe_tracks import probe_tracks
 from signalling import protocol as p
 from signalling.client import Client
+from signalling.client.clip import Clip
 from signalling.flags import Audience
 from signalling.keys import NODE
 from tests.conftest import API_KEY, Clients, RunningNode
+from tests.integration.own_loop import NodeOnItsOwnLoop
+from tests.integration.test_admission import PlantedLag, until
 from tests.integration.test_congestion import drain
+from tests.integration.test_forwarding import has_tracks, publish_clip
 
 VERSION = "2026-12-02-a"
 FLAGS = {"version": VERSION, "flags": {
@@ -135,3 +139,51 @@ async def test_the_fallback_flag_off_for_a_cohort_keeps_its_rooms_video_on_a_slo
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
+
+
+@pytest.fixture
+async def shedding_node(tmp_path: Path) -> AsyncIterator[NodeOnItsOwnLoop]:
+    """test_shedding.py's node (overload planted on its own loop), with the flags file."""
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps(FLAGS))
+    node = NodeOnItsOwnLoop(tmp_path, flags_file=str(path), admission_max_loop_lag_s=0.04,
+                            admission_max_cpu_cores=0.0, admission_window_s=1.0,
+                            admission_refuse=False, shed_step_s=1.0)
+    try:
+        yield node
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, node.stop)
+
+
+def shed(own: NodeOnItsOwnLoop, room: str, subscriber: str, publisher: str) -> bool:
+    for downlink in own.node.hubs[RoomId(room)].media.downlinks.values():
+        if downlink.subscriber == subscriber and downlink.publisher == publisher:
+            return bool(downlink.tracks[Kind.VIDEO].shed)
+    raise AssertionError(f"no downlink {publisher} -> {subscriber} in {room}")
+
+
+@pytest.mark.timeout(120)
+async def test_the_shed_flag_off_for_a_cohort_keeps_its_learners_video_while_the_node_sheds(
+        shedding_node: NodeOnItsOwnLoop, clip: Clip, clients: Clients) -> None:
+    """Two rooms of a tutor and a learner on an overloaded node: at shedding level 2 the
+    pilot-b room's learner video to the tutor is shed, the pilot-a room's (flag off) not."""
+    running = await asyncio.get_running_loop().run_in_executor(None, shedding_node.start)
+    for room, cohort in (("shed-on", "pilot-b"), ("shed-off", "pilot-a")):
+        tutor = new(clients, running, room, "tutor", Role.TUTOR, cohort)
+        learner = new(clients, running, room, "learner", Role.LEARNER, cohort)
+        await tutor.join()
+        await learner.join()
+        await publish_clip(tutor, clip)
+        await publish_clip(learner, clip)
+        await tutor.wait_for(has_tracks("learner"), timeout=20)
+    lag = PlantedLag(shedding_node)
+    try:
+        lag.start()
+        await until(lambda: shed(shedding_node, "shed-on", "tutor", "learner"), 20,
+                    "the pilot-b learner's video to its tutor shed")
+        assert shedding_node.node.shedding.level == 2
+        await asyncio.sleep(0.75)  # three more ticks at that level
+        assert shed(shedding_node, "shed-on", "tutor", "learner")
+        assert not shed(shedding_node, "shed-off", "tutor", "learner")
+    finally:
+        lag.stop()
