@@ -126,9 +126,10 @@ async def create_room(request: web.Request) -> web.Response:
 
 
 def room_state(hub: RoomHub) -> dict[str, object]:
-    """The admin API's room: the wire's room info and the flags in force (flags.py)."""
+    """The admin API's room: the wire's room info and the flags in force (flags.py);
+    `fixed` once its first join has set them from that token's claims."""
     return {**room_info(hub.room).model_dump(mode="json"),
-            "flags": flags_info(hub.flags, hub.audience)}
+            "flags": {**flags_info(hub.flags, hub.audience), "fixed": hub.started}}
 
 
 async def list_rooms(request: web.Request) -> web.Response:

@@ -70,7 +70,7 @@ async def test_a_room_started_with_a_cohorts_token_shows_its_flags_and_logs_them
     room = await admin_get(flagged, "/v1/rooms/pilot-room")
     assert room["flags"] == {  # type: ignore[index]
         "version": VERSION, "values": {"audio_only_fallback": False, "shed_video": False},
-        "audience": {"cohort": "pilot-a", "channel": "school"}}
+        "audience": {"cohort": "pilot-a", "channel": "school"}, "fixed": True}
     listing = await admin_get(flagged, "/v1/rooms")
     flags = {r["id"]: r["flags"]["values"] for r in listing["rooms"]}  # type: ignore[index]
     assert flags == {"pilot-room": {"audio_only_fallback": False, "shed_video": False},
@@ -82,6 +82,22 @@ async def test_a_room_started_with_a_cohorts_token_shows_its_flags_and_logs_them
     hubs = flagged.app[NODE].hubs
     assert not hubs[RoomId("pilot-room")].flags.audio_only_fallback
     assert hubs[RoomId("other-room")].flags.audio_only_fallback
+
+
+async def test_a_room_created_by_the_api_has_its_flags_fixed_by_its_first_join(
+        flagged: RunningNode, clients: Clients) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with aiohttp.ClientSession(headers=headers) as http, http.post(
+            f"{flagged.url}/v1/rooms", json={"id": "booked"}) as reply:
+        assert reply.status == 201
+        created = await reply.json()
+    assert created["flags"] == {"version": VERSION, "audience": {}, "fixed": False,
+                                "values": {"audio_only_fallback": True, "shed_video": True}}
+    await new(clients, flagged, "booked", "tutor-1", Role.TUTOR, "pilot-a").join()
+    room = await admin_get(flagged, "/v1/rooms/booked")
+    assert room["flags"]["fixed"] is True  # type: ignore[index]
+    assert room["flags"]["values"] == {  # type: ignore[index]
+        "audio_only_fallback": False, "shed_video": False}
 
 
 async def test_a_node_without_flags_shows_its_settings_in_force(
