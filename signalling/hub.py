@@ -60,9 +60,9 @@ class RoomHub:
         async with self.lock:
             grants = Grants(publish=claims.grants.publish, subscribe=claims.grants.subscribe)
             resumed = identity in self.room.participants
-            if not self.started:
-                self._start(claims)
             events = self.room.join(identity, claims.name, claims.role, grants, self.clock())
+            if not self.started:  # seated: this token's claims set the room's flags
+                self._start(claims)
             if resumed:
                 await self.media.detach_participant(identity)
             old = self.connections.pop(identity, None)
