@@ -229,6 +229,42 @@ async def test_a_canary_takes_rooms_beyond_its_share_only_when_no_serving_node_i
     assert owners == {"serving"}
 
 
+async def test_the_memory_and_the_redis_directory_place_every_room_alike(
+        redis_server: RedisServer) -> None:
+    """The Lua claim mirrors placement.py: the same nodes and the same claims in the same
+    order give the same owner for every room (canaries by room and by cohort, loads)."""
+    records = [
+        NodeRecord(id=NodeId("c-room"), url="http://c1", state=NodeState.CANARY,
+                   canary_share=0.2, rooms=1),
+        NodeRecord(id=NodeId("c-cohort"), url="http://c2", state=NodeState.CANARY,
+                   canary_share=0.25, canary_by="cohort", load=0.3),
+        NodeRecord(id=NodeId("s-a"), url="http://s1", rooms=3, load=0.5),
+        NodeRecord(id=NodeId("s-b"), url="http://s2", rooms=3, load=0.25),
+        NodeRecord(id=NodeId("s-c"), url="http://s3", rooms=0, load=0.75),
+        NodeRecord(id=NodeId("s-over"), url="http://s4", overloaded=True),
+    ]
+    store, prefix = MemoryStore(), f"t{next(PREFIXES)}:"
+    memory: list[RoomDirectory] = [MemoryDirectory(r.id, store) for r in records]
+    redis: list[RoomDirectory] = [RedisDirectory(r.id, redis_server.url, prefix=prefix)
+                                  for r in records]
+    try:
+        for directories in (memory, redis):
+            for d, record in zip(directories, records, strict=True):
+                await d.register(record, 30.0)
+        claims = [(RoomId(f"room-{i}"), f"cohort-{i % 7}" if i % 3 else None)
+                  for i in range(200)]
+        placed = []
+        for directories in (memory, redis):
+            owners = [await directories[i % 5].claim(room, cohort)
+                      for i, (room, cohort) in enumerate(claims)]
+            placed.append([o.node if o is not None else None for o in owners])
+        assert placed[0] == placed[1]
+        assert set(placed[0]) == {"c-room", "c-cohort", "s-a", "s-b", "s-c"}
+    finally:
+        for d in redis:
+            await d.close()
+
+
 # --- three nodes, one Redis ----------------------------------------------------------------
 
 
