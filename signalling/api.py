@@ -17,6 +17,8 @@ from . import cluster_http
 from .admission import NodeOverloaded
 from .cluster import CLUSTER
 from .errors import SignalCode, SignalError
+from .flags import Audience, flags_info
+from .hub import RoomHub
 from .inbound import MAX_DEPTH, too_deep
 from .keys import NODE
 from .protocol import WireId
@@ -44,6 +46,9 @@ class CreateToken(BaseModel):
     grants: TokenGrants | None = None
     ttl_s: int | None = Field(None, ge=10, le=MAX_TTL_S)
     consent: Consent | None = None  # a learner's guardian consent (docs/privacy.md)
+    cohort: WireId | None = None  # rollout labels (signalling/flags.py)
+    segment: WireId | None = None
+    channel: WireId | None = None
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -117,19 +122,26 @@ async def create_room(request: web.Request) -> web.Response:
         if exc.code is not SignalCode.ROOM_EXISTS:
             raise
         return _error(409, exc.code, exc.message)
-    return web.json_response(room_info(hub.room).model_dump(mode="json"), status=201)
+    return web.json_response(room_state(hub), status=201)
+
+
+def room_state(hub: RoomHub) -> dict[str, object]:
+    """The admin API's room: the wire's room info and the flags in force (flags.py);
+    `fixed` once its first join has set them from that token's claims."""
+    return {**room_info(hub.room).model_dump(mode="json"),
+            "flags": {**flags_info(hub.flags, hub.audience), "fixed": hub.started}}
 
 
 async def list_rooms(request: web.Request) -> web.Response:
     hubs = request.app[NODE].hubs.values()
-    return web.json_response({"rooms": [room_info(h.room).model_dump(mode="json") for h in hubs]})
+    return web.json_response({"rooms": [room_state(h) for h in hubs]})
 
 
 async def get_room(request: web.Request) -> web.Response:
     hub = request.app[NODE].hubs.get(_room_id(request))
     if hub is None:
         return _error(404, "room_not_found", "no such room")
-    return web.json_response(room_info(hub.room).model_dump(mode="json"))
+    return web.json_response(room_state(hub))
 
 
 async def room_quality(request: web.Request) -> web.Response:
@@ -167,6 +179,7 @@ async def create_token(request: web.Request) -> web.Response:
     token = mint(
         node.secret, room=body.room, identity=body.identity, role=body.role,
         name=body.name, grants=body.grants, ttl_s=ttl, consent=body.consent,
+        audience=Audience(cohort=body.cohort, segment=body.segment, channel=body.channel),
     )
     base = node.settings.base_url()
     return web.json_response(

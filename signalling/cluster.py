@@ -79,7 +79,7 @@ class Cluster:
         self.settings = node.settings
         self.node_id = directory.node_id
         self.url = self.settings.base_url()
-        self.state = NodeState.SERVING
+        self.state = NodeState.CANARY if self.settings.canary else NodeState.SERVING
         self.reachable = True
         self.version = _version()
         self._task: asyncio.Task[None] | None = None
@@ -113,7 +113,10 @@ class Cluster:
                           load=round(self.node.admission.mean_cpu_cores, 3),
                           rooms=len(self.node.hubs), version=self.version,
                           overloaded=self.node.admission.overloaded
-                          and self.settings.admission_refuse)
+                          and self.settings.admission_refuse,
+                          canary_share=self.settings.canary_share if self.settings.canary
+                          else 0.0,
+                          canary_by=self.settings.canary_by)
 
     async def heartbeat(self) -> bool:
         """Register and renew once; whether the directory answered."""
@@ -142,16 +145,18 @@ class Cluster:
             except Exception:
                 log.exception("heartbeat_failed")
 
-    async def place(self, room: RoomId, create: bool = True) -> None:
+    async def place(self, room: RoomId, create: bool = True, cohort: str | None = None
+                    ) -> None:
         """Before a join (or a room's creation): pass if this node hosts the room or the
         directory places it here; `WrongNode` if another live node owns it;
         `PlacementUnavailable` if it cannot be placed now. With `create` false (rooms are
-        not auto-created) nothing is placed: only an owner elsewhere redirects."""
+        not auto-created) nothing is placed: only an owner elsewhere redirects. `cohort`:
+        the joining token's, for canaries placing by cohort (directory/placement.py)."""
         hub = self.node.hubs.get(room)
         if hub is not None and not hub.room.closed:
             return
         try:
-            owner = await self._placement(room, create)
+            owner = await self._placement(room, create, cohort)
         except (DirectoryUnavailable, TimeoutError) as exc:
             log.warning("placement_failed", room=room, error=str(exc)[:200])
             raise PlacementUnavailable("directory unreachable") from exc
@@ -163,16 +168,17 @@ class Cluster:
             log.info("join_redirected", room=room, owner=owner.node)
             raise WrongNode(room, owner)
 
-    async def _placement(self, room: RoomId, create: bool) -> Owner | None:
+    async def _placement(self, room: RoomId, create: bool, cohort: str | None
+                         ) -> Owner | None:
         with self._timed("claim" if create else "owner"):
             async with asyncio.timeout(self._bound):
                 if not create:
                     return await self.directory.owner(room)
-                owner = await self.directory.claim(room)
+                owner = await self.directory.claim(room, cohort)
         if owner is None and await self.heartbeat():  # our own record had lapsed?
             with self._timed("claim"):
                 async with asyncio.timeout(self._bound):
-                    owner = await self.directory.claim(room)
+                    owner = await self.directory.claim(room, cohort)
         return owner
 
     async def owner_elsewhere(self, room: RoomId) -> Owner | None:

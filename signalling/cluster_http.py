@@ -57,7 +57,8 @@ async def cluster_listing(request: web.Request) -> web.Response:
     return web.json_response({
         "node": cluster.node_id,
         "nodes": [{"id": n.id, "url": n.url, "state": n.state.value, "load": n.load,
-                   "rooms": n.rooms, "version": n.version} for n in nodes],
+                   "rooms": n.rooms, "version": n.version, "canary_share": n.canary_share,
+                   "canary_by": n.canary_by} for n in nodes],
         "rooms": [{"id": room, "node": owner, "url": urls.get(owner)}
                   for room, owner in sorted(rooms.items())],
     })

@@ -21,6 +21,7 @@ from qos.live import ParticipantQuality, QualityReport
 from . import protocol as p
 from .connection import Connection
 from .errors import SignalCode, SignalError
+from .flags import Audience, FlagBook, flags_info
 from .stats import downlink_counters, uplink_counters
 from .tokens import TokenClaims
 from .wire import event_message, event_subject, participant_info, publication_info, room_info
@@ -29,10 +30,15 @@ log = structlog.get_logger(__name__)
 
 
 class RoomHub:
-    def __init__(self, room: Room, media: RoomMedia, clock: Callable[[], float]) -> None:
+    def __init__(self, room: Room, media: RoomMedia, clock: Callable[[], float],
+                 flags: FlagBook | None = None) -> None:
         self.room = room
         self.media = media
         self.clock = clock
+        self.flag_book = flags or FlagBook()
+        self.audience = Audience()
+        self.flags = self.flag_book.evaluate(room.id, self.audience)  # until it starts
+        self.started = False  # its first join: the flags are fixed by that token's claims
         self.connections: dict[Identity, Connection] = {}
         self.lock = asyncio.Lock()
         self.quality: dict[Identity, ParticipantQuality] = {}
@@ -56,6 +62,8 @@ class RoomHub:
             grants = Grants(publish=claims.grants.publish, subscribe=claims.grants.subscribe)
             resumed = identity in self.room.participants
             events = self.room.join(identity, claims.name, claims.role, grants, self.clock())
+            if not self.started:  # seated: this token's claims set the room's flags
+                self._start(claims)
             if resumed:
                 await self.media.detach_participant(identity)
             old = self.connections.pop(identity, None)
@@ -82,6 +90,14 @@ class RoomHub:
             "participant_resumed" if resumed else "participant_joined",
             room=self.id, participant=identity, role=claims.role,
         )
+
+    def _start(self, claims: TokenClaims) -> None:
+        """The room's first join: its flags, from the rollout claims of this token (the
+        platform gives every token of a lesson the same), for the room's lifetime."""
+        self.started = True
+        self.audience = claims.audience()
+        self.flags = self.flag_book.evaluate(self.id, self.audience)
+        log.info("room_started", room=self.id, **flags_info(self.flags, self.audience))
 
     async def publish(self, identity: Identity, sdp: str, request_id: str) -> None:
         async with self.lock:
@@ -201,9 +217,11 @@ class RoomHub:
         return reports
 
     async def tell_video_paused(self, now: float) -> None:
-        """Run the audio-only fallback; tell subscribers whose video it paused or resumed."""
+        """Run the audio-only fallback (if the room's flag is on); tell subscribers whose
+        video it paused or resumed."""
         async with self.lock:
-            self.media.check_fallback(now, self._is_tutor)
+            if self.flags.audio_only_fallback:
+                self.media.check_fallback(now, self._is_tutor)
             states = self.media.video_paused()
             for downlink_id in [d for d in self._video_paused if d not in states]:
                 del self._video_paused[downlink_id]

@@ -20,6 +20,7 @@ from qos.live import QualityReport
 
 from .admission import Admission, AdmissionLimits
 from .errors import SignalCode, SignalError
+from .flags import FlagBook
 from .hub import RoomHub
 from .settings import Settings
 
@@ -59,6 +60,10 @@ class Node:
         ))
         self._cpu_at: tuple[float, float] | None = None  # (clock, process CPU seconds)
         self.shedding = LoadShedding(settings.shed_step_s)
+        self.flag_book = FlagBook.from_settings(settings)  # signalling/flags.py
+        if self.flag_book.file is not None:
+            log.info("flags_loaded", version=self.flag_book.version,
+                     flags=sorted(self.flag_book.file.flags))
         self.room_opened: list[Callable[[RoomHub], None]] = []  # e.g. the recorder's
         self.room_closing: list[Callable[[RoomHub], Awaitable[None]]] = []
         self.room_closed: list[Callable[[RoomHub, LeaveReason], Awaitable[None]]] = []
@@ -79,7 +84,7 @@ class Node:
             reconnect_grace=self.settings.reconnect_grace_s,
         )
         media = RoomMedia(room_id, self.peer_config, self.counters, self.clock, self.loop_lag)
-        hub = RoomHub(room, media, self.clock)
+        hub = RoomHub(room, media, self.clock, self.flag_book)
         self.hubs[room_id] = hub
         for observe in self.room_opened:
             observe(hub)
@@ -136,8 +141,9 @@ class Node:
                 await self.close_room(room_id, LeaveReason.ROOM_CLOSED)
 
     def _shed(self, now: float) -> None:
-        """Degrade in the lesson's order while overloaded (media/shedding.py)."""
-        if not self.settings.shed_video:
+        """Degrade in the lesson's order while overloaded (media/shedding.py), in the
+        rooms whose `shed_video` flag is on (the setting, unless a flags file says)."""
+        if not (self.settings.shed_video or self.flag_book.defines("shed_video")):
             return
         level = self.shedding.update(now, self.admission.overloaded)
         if level is not None:
@@ -149,7 +155,8 @@ class Node:
                 participant = room.participants.get(identity)
                 return participant is not None and participant.role is Role.TUTOR
 
-            hub.media.shed_videos(self.shedding.level, is_tutor)
+            hub.media.shed_videos(self.shedding.level if hub.flags.shed_video else 0,
+                                  is_tutor)
 
     async def run_ticks(self, interval: float = 0.25) -> None:
         """The node's housekeeping loop; one failing tick is logged, not fatal. Each tick

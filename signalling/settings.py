@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from recorder.config import RecorderSettings
 
+from .flags import load_flag_file
 from .webhooks_config import WebhookSettings
 
 
@@ -61,6 +62,9 @@ class Settings(BaseSettings):
     shed_video: bool = Field(
         default=True, description="While overloaded, stop forwarding learners' videos "
         "(to learners first, then to the tutor); the tutor's video and audio are kept")
+    audio_only_fallback: bool = Field(
+        default=True, description="Pause a subscriber's video while its link cannot carry "
+        "it, keeping the audio (media/fallback.py); a per-room flag (LIVEROOM_FLAGS_FILE)")
     shed_step_s: float = Field(
         default=5.0, gt=0, description="Time between shedding steps up (down: twice this)")
     udp_rcvbuf_bytes: int = Field(
@@ -106,6 +110,16 @@ class Settings(BaseSettings):
                                 "lasts this long unless its owner renews it")
     redis_timeout_s: float = Field(default=1.0, gt=0, description="Bound on each "
                                    "directory call")
+    flags_file: str = Field(default="", description="Feature flags by cohort, segment and "
+                            "channel (JSON with a version; docs/operations.md); empty: "
+                            "every room runs as the settings say")
+    canary: bool = Field(default=False, description="Register as a canary: the directory "
+                         "places only LIVEROOM_CANARY_SHARE of new rooms here")
+    canary_share: float = Field(default=0.1, ge=0, le=1, description="The share of new "
+                                "rooms (0-1) a canary node takes, by a stable hash")
+    canary_by: Literal["room", "cohort"] = Field(
+        default="room", description="What the canary's hash is of: the room id, or the "
+        "cohort claim of the token that places the room (the room id if it has none)")
     recording: RecorderSettings = Field(  # LIVEROOM_RECORDING_* (recorder/config.py)
         default_factory=RecorderSettings)
     webhook: WebhookSettings = Field(  # LIVEROOM_WEBHOOK_* (signalling/webhooks_config.py)
@@ -121,6 +135,13 @@ class Settings(BaseSettings):
     def _ip_addresses(cls, value: list[str]) -> list[str]:
         for address in value:
             _ip(address, "expected IP addresses, comma-separated")
+        return value
+
+    @field_validator("flags_file")
+    @classmethod
+    def _flags(cls, value: str) -> str:
+        if value:  # read again by the node (FlagBook): checked here to say what is wrong
+            load_flag_file(Path(value))
         return value
 
     @field_validator("public_url")

@@ -1,4 +1,5 @@
-"""Signed join tokens: JWT (HS256) carrying room, identity, role, grants and expiry.
+"""Signed join tokens: JWT (HS256) carrying room, identity, role, grants and expiry, and
+optionally consent and the rollout labels (cohort, segment, channel).
 
 Claims are strictly typed (a string is not a number, a number is not a boolean), ids follow
 the one grammar of media/ids.py, and `exp` lies at most MAX_TTL_S ahead: checked when a
@@ -25,6 +26,7 @@ from pydantic import (
 from media.ids import Role
 
 from .errors import SignalCode, SignalError
+from .flags import Audience
 from .protocol import MAX_TOKEN_CHARS, WireId
 
 ISSUER = "liveroom"
@@ -68,6 +70,14 @@ class TokenClaims(BaseModel):
     iat: StrictInt
     typ: Literal["join", "resume"] = "join"
     consent: Consent | None = None  # absent: no consent to anything
+    # rollout labels the platform sets (feature flags, canary by cohort: signalling/flags.py);
+    # not personal data, the id grammar; give every token of a lesson the same
+    cohort: WireId | None = None
+    segment: WireId | None = None
+    channel: WireId | None = None
+
+    def audience(self) -> Audience:
+        return Audience(cohort=self.cohort, segment=self.segment, channel=self.channel)
 
 
 def default_grants(role: Role) -> TokenGrants:
@@ -87,6 +97,7 @@ def mint(
     now: float | None = None,
     typ: Literal["join", "resume"] = "join",
     consent: Consent | None = None,
+    audience: Audience | None = None,
 ) -> str:
     """A signed token; ValueError (pydantic's ValidationError) if a claim breaks the rules."""
     if ttl_s > MAX_TTL_S:
@@ -102,6 +113,9 @@ def mint(
         iat=issued,
         typ=typ,
         consent=consent,
+        cohort=audience.cohort if audience else None,
+        segment=audience.segment if audience else None,
+        channel=audience.channel if audience else None,
     )
     payload = claims.model_dump(mode="json", exclude_none=True)
     return jwt.encode({**payload, "iss": ISSUER}, secret, ALGORITHM)
@@ -112,6 +126,7 @@ def resume_token(secret: str, claims: TokenClaims, ttl_s: int) -> str:
     return mint(
         secret, room=claims.room, identity=claims.sub, role=claims.role, name=claims.name,
         grants=claims.grants, ttl_s=min(ttl_s, MAX_TTL_S), typ="resume", consent=claims.consent,
+        audience=claims.audience(),
     )
 
 

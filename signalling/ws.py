@@ -140,7 +140,8 @@ class Session:
                 f"protocol version {message.v} unsupported; this node speaks {p.PROTOCOL_VERSION}",
             )
         claims = verify(self.node.secret, message.token, room=self.room_id)
-        await self.cluster.place(self.room_id, create=self.settings.auto_create_rooms)
+        await self.cluster.place(self.room_id, create=self.settings.auto_create_rooms,
+                                 cohort=claims.cohort)
         hub = self.node.hub_for_join(self.room_id, Identity(claims.sub))
         token = resume_token(self.node.secret, claims, self.settings.token_ttl_s)
         await hub.join(self.conn, claims, message.id, token)

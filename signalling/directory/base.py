@@ -6,8 +6,9 @@ the embedded default, one node and no services; `RedisDirectory` (redis.py), for
 
 A directory object is one node's handle: `node_id` is the node it speaks for. Placement is
 atomic in both: `claim` returns the room's owner if that node is alive, else places the room
-on the least-loaded live `serving` node. Only the owner releases (compare-and-delete) or
-renews; a takeover is a compare-and-swap on the owner id, so one node wins it.
+on the least-loaded live `serving` node (or on a `canary`, for its share: placement.py).
+Only the owner releases (compare-and-delete) or renews; a takeover is a compare-and-swap on
+the owner id, so one node wins it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ NodeId = NewType("NodeId", str)
 class NodeState(StrEnum):
     SERVING = "serving"  # takes new rooms
     DRAINING = "draining"  # keeps its rooms, takes no new ones
-    CANARY = "canary"  # a share of new rooms only (placement of canaries: not yet)
+    CANARY = "canary"  # its share of new rooms only (placement.py)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class NodeRecord:
     version: str = ""
     overloaded: bool = False
     """Refusing new rooms (signalling/admission.py): placed on no more until it recovers."""
+    canary_share: float = 0.0
+    """A canary's share of new rooms, 0-1 (placement.py)."""
+    canary_by: str = "room"
+    """What a canary's bucket is of: `room` (the room id) or `cohort` (the token's)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -51,7 +56,9 @@ class NodeRecord:
         data = json.loads(raw)
         return cls(id=NodeId(data["id"]), url=str(data["url"]), state=NodeState(data["state"]),
                    load=float(data["load"]), rooms=int(data["rooms"]),
-                   version=str(data["version"]), overloaded=bool(data["overloaded"]))
+                   version=str(data["version"]), overloaded=bool(data["overloaded"]),
+                   canary_share=float(data.get("canary_share", 0.0)),
+                   canary_by=str(data.get("canary_by", "room")))
 
 
 @dataclass(frozen=True)
@@ -75,9 +82,11 @@ class RoomDirectory(Protocol):
     async def deregister(self) -> None:
         """This node leaves now (only its own key)."""
 
-    async def claim(self, room: RoomId) -> Owner | None:
-        """The room's owner if alive, else place it on the least-loaded live serving node
-        that is not overloaded (atomic); None if no node can take it."""
+    async def claim(self, room: RoomId, cohort: str | None = None) -> Owner | None:
+        """The room's owner if alive, else place it (atomic) as placement.py's `choose`
+        says: on the least-loaded live serving node that is not overloaded, or on a canary
+        whose share covers the room (by `cohort`, the placing token's, if it says so);
+        None if no node can take it."""
 
     async def owner(self, room: RoomId) -> Owner | None:
         """The room's owner if it is alive; places nothing."""

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from media.ids import RoomId
 
-from .base import NodeId, NodeRecord, NodeState, Owner
+from .base import NodeId, NodeRecord, Owner
+from .placement import PlacementKey, choose
 
 
 @dataclass
@@ -40,12 +41,9 @@ class MemoryStore:
             return None
         return entry[0]
 
-    def least_loaded(self) -> NodeRecord | None:
+    def place(self, key: PlacementKey) -> NodeRecord | None:
         live = [r for r in (self.alive(n) for n in list(self.nodes)) if r is not None]
-        serving = [r for r in live if r.state is NodeState.SERVING and not r.overloaded]
-        if not serving:
-            return None
-        return min(serving, key=lambda r: (r.rooms + self.placed.get(r.id, 0), r.load, r.id))
+        return choose(((r, r.rooms + self.placed.get(r.id, 0)) for r in live), key)
 
 
 class MemoryDirectory:
@@ -61,12 +59,12 @@ class MemoryDirectory:
     async def deregister(self) -> None:
         self.store.nodes.pop(self.node_id, None)
 
-    async def claim(self, room: RoomId) -> Owner | None:
+    async def claim(self, room: RoomId, cohort: str | None = None) -> Owner | None:
         s = self.store
         current = s.owner_id(room)
         record = s.alive(current) if current is not None else None
         if record is None:
-            record = s.least_loaded()
+            record = s.place(PlacementKey.of(room, cohort))
             if record is None:
                 return None
             s.rooms[room] = (record.id, s.clock() + s.lease_s)

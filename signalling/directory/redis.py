@@ -7,8 +7,9 @@ Keys (under a prefix, `liveroom:` by default):
 - `placed`: a hash, rooms placed on each node since its last heartbeat (so a burst of
   placements spreads before the nodes' own room counts catch up).
 
-Placement, release, renewal and takeover are Lua scripts, each atomic in Redis: no two
-rooms of one name, and no node ever deletes or renews a room it does not own.
+Placement (placement.py's decision, canaries included), release, renewal and takeover are
+Lua scripts, each atomic in Redis: no two rooms of one name, and no node ever deletes or
+renews a room it does not own.
 """
 
 from __future__ import annotations
@@ -20,38 +21,58 @@ from redis.exceptions import RedisError
 
 from media.ids import RoomId
 
+from ..flags import BUCKETS
 from .base import DirectoryUnavailable, NodeId, NodeRecord, Owner
+from .placement import PlacementKey
 
-# KEYS: room, nodes set, placed hash. ARGV: node key prefix, lease ms.
+# KEYS: room, nodes set, placed hash. ARGV: node key prefix, lease ms, the room's canary
+# bucket, the cohort's (-1: none). The choice is placement.py's `choose`, line by line:
+# pools 1 (canaries whose share covers the room), 2 (serving), 3 (other canaries).
 _CLAIM = """
 local owner = redis.call('GET', KEYS[1])
 if owner then
   local raw = redis.call('GET', ARGV[1] .. owner)
   if raw then return {owner, raw} end
 end
-local best, best_raw, best_rooms, best_load
+local room_bucket, cohort_bucket = tonumber(ARGV[3]), tonumber(ARGV[4])
+local pools = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local raw = redis.call('GET', ARGV[1] .. id)
   if not raw then
     redis.call('SREM', KEYS[2], id)
   else
     local n = cjson.decode(raw)
-    if n.state == 'serving' and not n.overloaded then
+    local pool = nil
+    if n.overloaded then
+      pool = nil
+    elseif n.state == 'serving' then
+      pool = 2
+    elseif n.state == 'canary' then
+      local bucket = room_bucket
+      if n.canary_by == 'cohort' and cohort_bucket >= 0 then bucket = cohort_bucket end
+      if bucket < math.floor((tonumber(n.canary_share) or 0) * BUCKETS + 0.5) then
+        pool = 1
+      else
+        pool = 3
+      end
+    end
+    if pool then
       local rooms = n.rooms + tonumber(redis.call('HGET', KEYS[3], id) or '0')
       local load = n.load
-      if best == nil or rooms < best_rooms
-         or (rooms == best_rooms and (load < best_load
-             or (load == best_load and id < best))) then
-        best, best_raw, best_rooms, best_load = id, raw, rooms, load
+      local b = pools[pool]
+      if b == nil or rooms < b.rooms
+         or (rooms == b.rooms and (load < b.load or (load == b.load and id < b.id))) then
+        pools[pool] = {id = id, raw = raw, rooms = rooms, load = load}
       end
     end
   end
 end
+local best = pools[1] or pools[2] or pools[3]
 if not best then return false end
-redis.call('SET', KEYS[1], best, 'PX', ARGV[2])
-redis.call('HINCRBY', KEYS[3], best, 1)
-return {best, best_raw}
-"""
+redis.call('SET', KEYS[1], best.id, 'PX', ARGV[2])
+redis.call('HINCRBY', KEYS[3], best.id, 1)
+return {best.id, best.raw}
+""".replace("BUCKETS", str(BUCKETS))
 # KEYS: room. ARGV: node key prefix.
 _OWNER = """
 local owner = redis.call('GET', KEYS[1])
@@ -149,11 +170,12 @@ class RedisDirectory:
         except (RedisError, OSError) as exc:
             raise DirectoryUnavailable(f"redis: {exc}") from exc
 
-    async def claim(self, room: RoomId) -> Owner | None:
+    async def claim(self, room: RoomId, cohort: str | None = None) -> Owner | None:
         p = self.prefix
+        key = PlacementKey.of(room, cohort)
         return self._found(await self._run(
             self._claim, [self._room_key(room), f"{p}nodes", f"{p}placed"],
-            [f"{p}node:", self.lease_ms]))
+            [f"{p}node:", self.lease_ms, key.room, key.cohort]))
 
     async def owner(self, room: RoomId) -> Owner | None:
         return self._found(await self._run(self._owner, [self._room_key(room)],

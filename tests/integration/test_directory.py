@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from media.ids import Role, RoomId
-from signalling.client import ClientError
+from signalling.client import Client, ClientError
 from signalling.cluster import CLUSTER
 from signalling.directory import (
     MemoryDirectory,
@@ -21,7 +21,9 @@ from signalling.directory import (
     NodeState,
     RoomDirectory,
 )
+from signalling.directory.placement import PlacementKey, takes_canary_room
 from signalling.directory.redis import RedisDirectory
+from signalling.flags import Audience
 from signalling.protocol import ParticipantJoined
 from tests.conftest import API_KEY, Clients, RunningNode
 from tests.redis_server import RedisServer
@@ -165,6 +167,104 @@ async def test_with_no_live_serving_node_nothing_is_placed(make: Directories) ->
     assert await a.ping()
 
 
+# --- canaries (placement.py's decision, in memory and in the Redis claim's Lua) ------------
+
+
+async def register_canary(d: RoomDirectory, share: float, by: str = "room") -> None:
+    await d.register(NodeRecord(id=d.node_id, url=f"http://{d.node_id}.test",
+                                state=NodeState.CANARY, canary_share=share, canary_by=by),
+                     30.0)
+
+
+async def test_a_canary_at_20_percent_receives_20_percent_of_500_placements(
+        make: Directories) -> None:
+    canary, *serving = [make(name) for name in ("canary", "s0", "s1", "s2", "s3")]
+    await register_canary(canary, 0.2)
+    for d in serving:
+        await register(d)
+    rooms = [RoomId(f"room-{i}") for i in range(500)]
+    owners = [await serving[i % 4].claim(room) for i, room in enumerate(rooms)]
+    on_canary = {r for r, o in zip(rooms, owners, strict=True)
+                 if o is not None and o.node == "canary"}
+    share = len(on_canary) / len(rooms)
+    print(f"canary at 20 %: {len(on_canary)} of {len(rooms)} placements ({share:.1%})")
+    assert 0.15 <= share <= 0.25, share
+    # exactly the rooms the pure decision gives the canary (memory and Lua agree with it)
+    assert on_canary == {r for r in rooms if PlacementKey.of(r).room < 2000}
+    per_node = [sum(1 for o in owners if o is not None and o.node == d.node_id)
+                for d in serving]
+    assert None not in owners and max(per_node) - min(per_node) <= 1, per_node
+
+
+async def test_a_canary_by_cohort_takes_whole_cohorts_and_rooms_without_one_by_id(
+        make: Directories) -> None:
+    canary, a, b = make("canary"), make("a"), make("b")
+    await register_canary(canary, 0.3, by="cohort")
+    await register(a)
+    await register(b)
+    record = NodeRecord(id=NodeId("canary"), url="", state=NodeState.CANARY,
+                        canary_share=0.3, canary_by="cohort")
+    for c in range(20):
+        cohort = f"cohort-{c}"
+        expected = takes_canary_room(record, PlacementKey.of(RoomId("x"), cohort))
+        for i in range(4):
+            owner = await a.claim(RoomId(f"c{c}-r{i}"), cohort)
+            assert owner is not None and (owner.node == "canary") == expected, cohort
+    plain = [RoomId(f"plain-{i}") for i in range(40)]
+    for room in plain:
+        owner = await b.claim(room)
+        assert owner is not None
+        assert (owner.node == "canary") == (PlacementKey.of(room).room < 3000), room
+
+
+async def test_a_canary_takes_rooms_beyond_its_share_only_when_no_serving_node_is_left(
+        make: Directories) -> None:
+    canary, draining = make("canary"), make("draining")
+    await register_canary(canary, 0.0)
+    await register(draining, state=NodeState.DRAINING)
+    assert (await canary.claim(ROOM)).node == "canary"  # type: ignore[union-attr]
+    serving = make("serving")
+    await register(serving)
+    owners = {(await serving.claim(RoomId(f"r{i}"))).node for i in range(20)}  # type: ignore[union-attr]
+    assert owners == {"serving"}
+
+
+async def test_the_memory_and_the_redis_directory_place_every_room_alike(
+        redis_server: RedisServer) -> None:
+    """The Lua claim mirrors placement.py: the same nodes and the same claims in the same
+    order give the same owner for every room (canaries by room and by cohort, loads)."""
+    records = [
+        NodeRecord(id=NodeId("c-room"), url="http://c1", state=NodeState.CANARY,
+                   canary_share=0.2, rooms=1),
+        NodeRecord(id=NodeId("c-cohort"), url="http://c2", state=NodeState.CANARY,
+                   canary_share=0.25, canary_by="cohort", load=0.3),
+        NodeRecord(id=NodeId("s-a"), url="http://s1", rooms=3, load=0.5),
+        NodeRecord(id=NodeId("s-b"), url="http://s2", rooms=3, load=0.25),
+        NodeRecord(id=NodeId("s-c"), url="http://s3", rooms=0, load=0.75),
+        NodeRecord(id=NodeId("s-over"), url="http://s4", overloaded=True),
+    ]
+    store, prefix = MemoryStore(), f"t{next(PREFIXES)}:"
+    memory: list[RoomDirectory] = [MemoryDirectory(r.id, store) for r in records]
+    redis: list[RoomDirectory] = [RedisDirectory(r.id, redis_server.url, prefix=prefix)
+                                  for r in records]
+    try:
+        for directories in (memory, redis):
+            for d, record in zip(directories, records, strict=True):
+                await d.register(record, 30.0)
+        claims = [(RoomId(f"room-{i}"), f"cohort-{i % 7}" if i % 3 else None)
+                  for i in range(200)]
+        placed = []
+        for directories in (memory, redis):
+            owners = [await directories[i % 5].claim(room, cohort)
+                      for i, (room, cohort) in enumerate(claims)]
+            placed.append([o.node if o is not None else None for o in owners])
+        assert placed[0] == placed[1]
+        assert set(placed[0]) == {"c-room", "c-cohort", "s-a", "s-b", "s-c"}
+    finally:
+        for d in redis:
+            await d.close()
+
+
 # --- three nodes, one Redis ----------------------------------------------------------------
 
 
@@ -204,6 +304,35 @@ async def test_rooms_spread_over_the_live_nodes_and_clients_follow_the_redirect(
     assert late.joined is not None
     assert {p.identity for p in late.joined.room.participants} == {"learner0", "tutor"}
     await joined_first[0].wait_for(lambda c: c.events_of(ParticipantJoined))
+
+
+async def test_a_canary_node_gets_the_rooms_of_the_cohorts_its_share_covers(
+        node_factory: Callable[..., object], redis_server: RedisServer,
+        clients: Clients) -> None:
+    serving: RunningNode = await node_factory(  # type: ignore[misc]
+        redis_url=redis_server.url, node_id=f"serving-{id(clients)}")
+    canary: RunningNode = await node_factory(  # type: ignore[misc]
+        redis_url=redis_server.url, node_id=f"canary-{id(clients)}", canary=True,
+        canary_share=0.5, canary_by="cohort")
+    record = NodeRecord(id=NodeId("c"), url="", state=NodeState.CANARY, canary_share=0.5,
+                        canary_by="cohort")
+    cohorts = [f"cohort-{i}" for i in range(20)]
+    inside = [c for c in cohorts if takes_canary_room(record, PlacementKey.of(ROOM, c))]
+    outside = [c for c in cohorts if c not in inside]
+    assert inside and outside
+    for i, cohort in enumerate(inside[:2] + outside[:2]):
+        room = f"canary-room-{i}"
+        token = serving.token(room, f"learner{i}", audience=Audience(cohort=cohort))
+        client = clients.add(Client(serving.url, room, token))  # always sent to `serving`
+        await client.join()
+        host = canary if cohort in inside else serving
+        assert client.ws_url.startswith(host.url.replace("http", "ws")), (cohort, client.ws_url)
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with aiohttp.ClientSession(headers=headers) as http, http.get(
+            f"{serving.url}/v1/cluster") as reply:
+        listing = await reply.json()
+    states = {n["url"]: (n["state"], n["canary_share"]) for n in listing["nodes"]}
+    assert states == {serving.url: ("serving", 0.0), canary.url: ("canary", 0.5)}
 
 
 async def follow(http: aiohttp.ClientSession, method: str, url: str,
