@@ -209,8 +209,7 @@ async def test_a_receiver_down_at_first_gets_every_event_once_signed_across_a_no
     body, headers = receiver.signed[0]  # a real delivery, tampered with: refused
     verify(secret, body, headers, time.time(), tolerance=3600)
     with pytest.raises(SignatureError) as tampered:
-        verify(secret, body.replace(ROOM.encode(), b"other"), headers, time.time(),
-               tolerance=3600)
+        verify(secret, body.replace(b'"', b"'", 1), headers, time.time(), tolerance=3600)
     assert tampered.value.code == SignatureCode.BAD_SIGNATURE
     for body in receiver.bodies:  # pseudonyms and roles only
         assert not any(name.encode() in body for name in NAMES)
