@@ -14,6 +14,8 @@ class RecorderCode(StrEnum):
     ALREADY_RECORDING = "already_recording"
     NOT_RECORDING = "not_recording"
     STORAGE = "storage_failed"
+    NOT_FINALIZED = "recording_not_finalized"  # still recording: nothing to render yet
+    TIMED_OUT = "render_timed_out"
 
 
 class RecorderError(Exception):
