@@ -1,0 +1,42 @@
+"""`liveroom render SESSION`: the review composite of a recorded session (recorder.render),
+for signalling/cli.py. It reads the node's data dir and recording key like the node does,
+in its own process: never on a node's event loop."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import structlog
+
+from recorder.errors import RecorderCode, RecorderError
+from recorder.recorder import Recorder
+from recorder.render import RenderOptions, render_session
+from recorder.sealing import LocalKek
+
+from .logs import configure
+from .settings import Settings
+
+
+def render(settings: Settings, session: str, *, out: str | None, fmt: str,
+           timeout: float | None) -> int:
+    configure(json=settings.log_json)  # then the events go to stderr: stdout has the result
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    kek_file = settings.data_dir / "recording-kek"
+    if not settings.recording.kek and not kek_file.exists():
+        print(f"liveroom: no recording key in {settings.data_dir} (LIVEROOM_DATA_DIR, "
+              "LIVEROOM_RECORDING_KEK)", file=sys.stderr)
+        return 2
+    wrapper = (LocalKek.from_text(settings.recording.kek) if settings.recording.kek
+               else LocalKek.in_data_dir(kek_file))
+    recorder = Recorder(settings.data_dir / "recordings", wrapper)
+    target = Path(out) if out else Path(f"{session}.{fmt}")
+    try:
+        done = render_session(recorder, session, RenderOptions(
+            out=target, format=fmt, timeout_s=timeout))
+    except RecorderError as exc:
+        print(f"liveroom: render: {exc.code}: {exc.message}", file=sys.stderr)
+        return 3 if exc.code is RecorderCode.TIMED_OUT else 2
+    print(f"{done.path} ({done.format}, {done.duration_s:.1f} s, {len(done.tiles)} videos, "
+          f"{done.audio_tracks} audio tracks, {done.frames} frames) in {done.seconds:.1f} s")
+    return 0
