@@ -16,6 +16,7 @@ class RecorderCode(StrEnum):
     STORAGE = "storage_failed"
     NOT_FINALIZED = "recording_not_finalized"  # still recording: nothing to render yet
     TIMED_OUT = "render_timed_out"
+    FORMAT_UNAVAILABLE = "render_format_unavailable"  # no such format or no encoder for it
 
 
 class RecorderError(Exception):

@@ -101,6 +101,8 @@ def plaintexts(files: SessionFiles, track: str) -> Iterator[bytes]:
     """A track's segments decrypted one at a time; RecorderError(SEGMENT_REFUSED) if one is
     altered, out of place or the last one is missing."""
     paths = sorted(files.track_dir(track).glob("*.seg"))
+    if not paths:
+        raise RecorderError(RecorderCode.SEGMENT_REFUSED, f"track {track} has no segments")
     for sequence, path in enumerate(paths):
         header, plain = sealing.open_sealed(files.data_key, path.read_bytes(),
                                             session=files.session, track=track,
@@ -177,8 +179,9 @@ def render_session(recorder: Recorder, session: str, options: RenderOptions, *,
     """Render `session` to `options.out` (written at a temporary name, renamed when
     complete, mode 0600: it holds children's faces and voices, decrypted)."""
     if options.format not in available_formats():
-        raise RecorderError(RecorderCode.STORAGE, f"no encoder for {options.format} here "
-                            f"(this PyAV has: {', '.join(available_formats()) or 'none'})")
+        raise RecorderError(RecorderCode.FORMAT_UNAVAILABLE, f"no encoder for "
+                            f"{options.format} here (this PyAV renders: "
+                            f"{', '.join(available_formats()) or 'nothing'})")
     started = clock()
     files = recorder.open(session)
     try:
@@ -186,6 +189,9 @@ def render_session(recorder: Recorder, session: str, options: RenderOptions, *,
         if info.get("status") not in RENDERABLE:
             raise RecorderError(RecorderCode.NOT_FINALIZED,
                                 f"recording {session} is {info.get('status')}, not finalized")
+        if info.get("uploaded"):
+            raise RecorderError(RecorderCode.NOT_FOUND, f"recording {session} was moved to "
+                                "object storage: its segments are not on this disk")
         timeline = files.timeline_lines()
         tracks = files.tracks()
         duration = summarize(session, info, timeline, tracks).duration_s
