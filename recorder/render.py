@@ -197,6 +197,8 @@ def render_session(recorder: Recorder, session: str, options: RenderOptions, *,
         duration = summarize(session, info, timeline, tracks).duration_s
         order = tile_order(seats_of(timeline))
         tiles = [who for who in order if f"{who}-video" in tracks]
+        tiles += [t.removesuffix("-video") for t in tracks
+                  if t.endswith("-video") and t.removesuffix("-video") not in tiles]
         voices = [f"{who}-audio" for who in order if f"{who}-audio" in tracks]
         voices += [t for t in tracks if t.endswith("-audio") and t not in voices]
         timeout = options.timeout_s if options.timeout_s is not None else default_timeout(
@@ -205,7 +207,8 @@ def render_session(recorder: Recorder, session: str, options: RenderOptions, *,
         log.info("render_started", session=session, tiles=len(tiles), audio=len(voices),
                  duration_s=duration, format=options.format)
         partial = options.out.with_name(f".{options.out.name}.partial")
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        partial.unlink(missing_ok=True)  # a crashed render's: made again, owner only
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         try:
             frames, shown = _compose(files, tiles, voices, duration, partial, options,
                                      deadline=started + timeout, clock=clock)

@@ -37,6 +37,9 @@ def render(settings: Settings, session: str, *, out: str | None, fmt: str,
     except RecorderError as exc:
         print(f"liveroom: render: {exc.code}: {exc.message}", file=sys.stderr)
         return 3 if exc.code is RecorderCode.TIMED_OUT else 2
+    except OSError as exc:  # the output's folder, the disk; or media PyAV cannot read
+        print(f"liveroom: render failed: {exc}", file=sys.stderr)
+        return 2
     print(f"{done.path} ({done.format}, {done.duration_s:.1f} s, {len(done.tiles)} videos, "
           f"{done.audio_tracks} audio tracks, {done.frames} frames) in {done.seconds:.1f} s")
     return 0
