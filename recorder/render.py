@@ -36,6 +36,7 @@ from .render_grid import (
     Cell,
     Samples,
     TileFeed,
+    fit,
     grid,
     mix,
     output_frames,
@@ -260,7 +261,10 @@ def _compose(files: SessionFiles, tiles: list[str], voices: list[str], duration:
                 if frame is None:
                     canvas.blank(cell)
                 elif frame is not pasted[n]:
-                    canvas.paste(cell, *video_planes(frame, cell))
+                    inner = fit(frame.width, frame.height, cell)
+                    if inner != cell:
+                        canvas.blank(cell)  # the letterbox
+                    canvas.paste(inner, *video_planes(frame, inner))
                 pasted[n] = frame
             picture = av.VideoFrame.from_ndarray(canvas.packed(), format="yuv420p")
             picture.pts = i

@@ -59,6 +59,19 @@ def grid(count: int, width: int, height: int, aspect: float = 4 / 3) -> list[Cel
     return cells
 
 
+def fit(width: int, height: int, cell: Cell) -> Cell:
+    """Where a `width` x `height` picture goes in `cell`: as large as fits with its own
+    aspect kept, centred (a 16:9 camera is letterboxed in a 4:3 tile, not stretched)."""
+    if width <= 0 or height <= 0:
+        return cell
+    scale = min(cell.width / width, cell.height / height)
+    w = min(cell.width, max(4, round(width * scale / 4) * 4))
+    h = min(cell.height, max(4, round(height * scale / 4) * 4))
+    x = cell.x + (cell.width - w) // 4 * 2
+    y = cell.y + (cell.height - h) // 4 * 2
+    return Cell(x, y, w, h)
+
+
 @dataclass(frozen=True, slots=True)
 class Seat:
     """A participant as the timeline knows them."""

@@ -14,6 +14,7 @@ from recorder.render_grid import (
     Cell,
     Seat,
     TileFeed,
+    fit,
     grid,
     mix,
     output_frames,
@@ -46,6 +47,19 @@ def test_tiles_never_overlap_stay_inside_and_keep_4_3(count: int) -> None:
 def test_a_short_last_row_is_centred() -> None:
     cells = grid(3, 640, 480)
     assert cells[2] == Cell(160, 240, 320, 240)
+
+
+def test_a_picture_keeps_its_aspect_in_its_tile() -> None:
+    cell = Cell(320, 120, 320, 240)
+    assert fit(640, 480, cell) == cell  # 4:3 fills it
+    assert fit(1280, 720, cell) == Cell(320, 150, 320, 180)  # 16:9: bands above and below
+    assert fit(480, 640, cell) == Cell(390, 120, 180, 240)  # portrait: bands at the sides
+    for w, h in ((1280, 720), (480, 640), (636, 478), (2, 2), (4000, 30)):
+        inner = fit(w, h, cell)
+        assert all(v % 2 == 0 for v in (inner.x, inner.y, inner.width, inner.height))
+        assert cell.x <= inner.x and inner.x + inner.width <= cell.x + cell.width
+        assert cell.y <= inner.y and inner.y + inner.height <= cell.y + cell.height
+    assert fit(0, 0, cell) == cell
 
 
 def test_tutors_come_first_then_learners_by_join_order() -> None:
