@@ -3,8 +3,9 @@ sharing outside the platform, with every participant's video in a grid (tutor fi
 learners by join order) and everyone's audio mixed, on the session clock.
 
 It runs in the `liveroom render` process, never on a node's event loop. Each track's
-sealed segments are decrypted one at a time (`sealing.open_sealed`, checked for order and
-the last flag as `sealing.open_track` does) and decoded as they are needed, so memory
+sealed segments (from the session's folder, or from object storage once uploaded:
+`recorder.render_store`) are decrypted one at a time (`sealing.open_sealed`, checked for
+order and the last flag as `sealing.open_track` does) and decoded as needed, so memory
 holds one segment and a frame or two per track, whatever the session's length. The
 output loop is bounded in frames (duration x fps) and in time (`timeout_s`); a partial
 file is removed. The decisions (grid, which frame at which instant, audio alignment and
@@ -43,6 +44,7 @@ from .render_grid import (
     seats_of,
     tile_order,
 )
+from .render_store import LocalSegments, SegmentSource, StoreBridge, StoredSegments
 from .session import SessionFiles
 from .summary import summarize
 
@@ -98,17 +100,17 @@ class Rendered:
 # --- reading a track --------------------------------------------------------------------
 
 
-def plaintexts(files: SessionFiles, track: str) -> Iterator[bytes]:
+def plaintexts(files: SessionFiles, track: str, source: SegmentSource) -> Iterator[bytes]:
     """A track's segments decrypted one at a time; RecorderError(SEGMENT_REFUSED) if one is
     altered, out of place or the last one is missing."""
-    paths = sorted(files.track_dir(track).glob("*.seg"))
-    if not paths:
+    names = source.names(track)
+    if not names:
         raise RecorderError(RecorderCode.SEGMENT_REFUSED, f"track {track} has no segments")
-    for sequence, path in enumerate(paths):
-        header, plain = sealing.open_sealed(files.data_key, path.read_bytes(),
+    for sequence, name in enumerate(names):
+        header, plain = sealing.open_sealed(files.data_key, source.read(name),
                                             session=files.session, track=track,
                                             sequence=sequence)
-        if header.last != (sequence == len(paths) - 1):
+        if header.last != (sequence == len(names) - 1):
             raise RecorderError(RecorderCode.SEGMENT_REFUSED,
                                 f"track {track} is truncated or has a stray last segment")
         yield plain
@@ -173,9 +175,11 @@ def audio_chunks(frames: Iterator[tuple[float, Any]]
 
 
 def render_session(recorder: Recorder, session: str, options: RenderOptions, *,
+                   store: StoreBridge | None = None,
                    clock: Callable[[], float] = time.monotonic) -> Rendered:
     """Render `session` to `options.out` (written at a temporary name, renamed when
-    complete, mode 0600: it holds children's faces and voices, decrypted)."""
+    complete, mode 0600: it holds children's faces and voices, decrypted). The segments
+    are read from the session's folder, or from `store` once the session was uploaded."""
     if options.format not in available_formats():
         raise RecorderError(RecorderCode.FORMAT_UNAVAILABLE, f"no encoder for "
                             f"{options.format} here (this PyAV renders: "
@@ -187,9 +191,12 @@ def render_session(recorder: Recorder, session: str, options: RenderOptions, *,
         if info.get("status") not in RENDERABLE:
             raise RecorderError(RecorderCode.NOT_FINALIZED,
                                 f"recording {session} is {info.get('status')}, not finalized")
+        source: SegmentSource = LocalSegments(files)
         if info.get("uploaded"):
-            raise RecorderError(RecorderCode.NOT_FOUND, f"recording {session} was moved to "
-                                "object storage: its segments are not on this disk")
+            if store is None:
+                raise RecorderError(RecorderCode.NOT_FOUND, f"recording {session} was moved "
+                                    "to object storage, which is not configured here")
+            source = StoredSegments(store, session)
         timeline = files.timeline_lines()
         tracks = files.tracks()
         duration = summarize(session, info, timeline, tracks).duration_s
@@ -208,8 +215,8 @@ def render_session(recorder: Recorder, session: str, options: RenderOptions, *,
         partial.unlink(missing_ok=True)  # a crashed render's: made again, owner only
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         try:
-            frames, shown = _compose(files, tiles, voices, duration, partial, options,
-                                     deadline=started + timeout, clock=clock)
+            frames, shown = _compose(files, source, tiles, voices, duration, partial,
+                                     options, deadline=started + timeout, clock=clock)
             os.replace(partial, options.out)
         finally:
             partial.unlink(missing_ok=True)
@@ -221,19 +228,19 @@ def render_session(recorder: Recorder, session: str, options: RenderOptions, *,
                     len(voices), shown, seconds)
 
 
-def _compose(files: SessionFiles, tiles: list[str], voices: list[str], duration: float,
-             path: Path, options: RenderOptions, *, deadline: float,
-             clock: Callable[[], float]) -> tuple[int, dict[str, int]]:
+def _compose(files: SessionFiles, segments: SegmentSource, tiles: list[str],
+             voices: list[str], duration: float, path: Path, options: RenderOptions, *,
+             deadline: float, clock: Callable[[], float]) -> tuple[int, dict[str, int]]:
     video_codec, video_options, audio_codec, sample_format, frame_size = FORMATS[
         options.format]
     cells = grid(len(tiles), options.width, options.height)
     canvas = Canvas.black(options.width, options.height)
     with contextlib.ExitStack() as stack:
         sources = [stack.enter_context(contextlib.closing(
-            decoded(plaintexts(files, f"{who}-video")))) for who in tiles]
-        feeds = [TileFeed(source) for source in sources]
+            decoded(plaintexts(files, f"{who}-video", segments)))) for who in tiles]
+        feeds = [TileFeed(frames) for frames in sources]
         voice_sources = [stack.enter_context(contextlib.closing(
-            audio_chunks(decoded(plaintexts(files, track))))) for track in voices]
+            audio_chunks(decoded(plaintexts(files, track, segments))))) for track in voices]
         lanes = [AudioLane() for _ in voices]
         output: Any = stack.enter_context(av.open(
             str(path), "w", format=options.format,
