@@ -14,6 +14,9 @@ class RecorderCode(StrEnum):
     ALREADY_RECORDING = "already_recording"
     NOT_RECORDING = "not_recording"
     STORAGE = "storage_failed"
+    NOT_FINALIZED = "recording_not_finalized"  # still recording: nothing to render yet
+    TIMED_OUT = "render_timed_out"
+    FORMAT_UNAVAILABLE = "render_format_unavailable"  # no such format or no encoder for it
 
 
 class RecorderError(Exception):

@@ -1,4 +1,5 @@
-"""The `liveroom` command: serve a node, mint join tokens, check the machine, show settings.
+"""The `liveroom` command: serve a node, mint join tokens, check the machine, show settings,
+list and render recorded sessions.
 
 Every setting is a LIVEROOM_* environment variable (docs/operations.md); `liveroom settings`
 shows the effective ones.
@@ -18,6 +19,7 @@ from media.ids import Role
 from . import doctor
 from .app import create_app
 from .logs import configure
+from .render_cli import render
 from .sessions_cli import list_sessions, review_token
 from .settings import Settings, describe_errors, effective_settings
 from .tokens import mint
@@ -67,6 +69,17 @@ def _parser() -> argparse.ArgumentParser:
                                    epilog=SETTINGS_HINT, description="The recorded sessions "
                                    "in the data dir: duration, participants, talk time.")
     sessions.add_argument("--json", action="store_true", help="one JSON summary a line")
+    rendering = commands.add_parser(
+        "render", help="write a recorded session as one video file", epilog=SETTINGS_HINT,
+        description="One WebM or MP4 of a finalized session: the videos in a grid, the "
+        "audio mixed, on the session clock (docs/review.md). It holds the lesson decrypted: "
+        "share it only as the platform's policy allows.")
+    rendering.add_argument("session", help="the session id (`liveroom sessions`)")
+    rendering.add_argument("--out", help="the file to write (default: SESSION.FORMAT here)")
+    rendering.add_argument("--format", choices=("webm", "mp4"), default="webm",
+                           help="webm: VP8 + Opus (default); mp4: H.264 + AAC")
+    rendering.add_argument("--timeout", type=float, help="give up after this many seconds "
+                           "(default: 60 + twice the session's length)")
     return parser
 
 
@@ -103,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "sessions":
         return list_sessions(settings, as_json=args.json)
+    if args.command == "render":
+        return render(settings, args.session, out=args.out, fmt=args.format,
+                      timeout=args.timeout)
     if args.command == "doctor":
         return doctor.report(doctor.run(settings))
     return serve(settings)

@@ -25,7 +25,7 @@ MEDIA_CORE = (
 # the recorder's sans-IO core: clock, segment boundaries, frames, consent decisions
 RECORDER_CORE = (
     "recorder.clock", "recorder.segments", "recorder.frames", "recorder.consent",
-    "recorder.ids", "recorder.errors", "recorder.summary",
+    "recorder.ids", "recorder.errors", "recorder.summary", "recorder.render_grid",
 )
 # what the node may not know about: the tools that drive it from outside
 NOT_FOR_THE_NODE = ("signalling.client", "qos.gate", "qos.impairment", "loadtest")
