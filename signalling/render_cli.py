@@ -20,10 +20,21 @@ from .logs import configure
 from .settings import Settings
 
 
+class _Stderr:
+    """Whatever sys.stderr is when an event is written (a test's capture ends, a CLI's
+    stream is swapped): structlog's logger keeps its file for good."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def render(settings: Settings, session: str, *, out: str | None, fmt: str,
            timeout: float | None) -> int:
     configure(json=settings.log_json)  # then the events go to stderr: stdout has the result
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_Stderr()))  # type: ignore[arg-type]
     rec = settings.recording
     kek_file = settings.data_dir / "recording-kek"
     if not rec.kek and not kek_file.exists():
