@@ -76,21 +76,19 @@ def av_flashes(audio: TrackFigures, video: TrackFigures) -> list[tuple[float, fl
     return out
 
 
-def whole_beeps(flashes: list[tuple[float, float]], audio: TrackFigures,
-                ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """(judged, left out): a flash is left out when the sender's audio starts again in the
-    middle of its beep (its first packet after a gap, or after skipped frames, comes later
-    than the flash and within the beep's 100 ms): the beep's onset was never sent, so the
-    recording cannot show it. The probe publisher does this after a reconnect: it resumes
-    each track `MAX_BURST` frames behind, 60 ms of audio but 100 ms of video."""
+def held_to(flashes: list[tuple[float, float]], audio: TrackFigures, limit_ms: float,
+            ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(off: flashes more than `limit_ms` off, excused: those of them whose beep onset the
+    sender never sent). The sender's audio started again in the middle of the beep (its
+    first packet after a gap, or after skipped frames, came after the flash and within the
+    beep's 100 ms), so the recording cannot show the onset: the probe publisher does this
+    after a reconnect, resuming each track `MAX_BURST` frames behind, which is 60 ms of
+    audio but 100 ms of video."""
     starts = [audio.pts[0]] + [b for a, b in zip(audio.pts, audio.pts[1:], strict=False)
                                if b - a > 0.03]
-    judged: list[tuple[float, float]] = []
-    left_out: list[tuple[float, float]] = []
-    for flash in flashes:
-        cut = any(flash[0] < start < flash[0] + 0.1 for start in starts)
-        (left_out if cut else judged).append(flash)
-    return judged, left_out
+    off = [f for f in flashes if abs(f[1]) > limit_ms]
+    excused = [f for f in off if any(f[0] < start < f[0] + 0.1 for start in starts)]
+    return off, excused
 
 
 def segment_pts(recorder: Recorder, session: str, track: str) -> list[float]:

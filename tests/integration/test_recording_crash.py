@@ -29,11 +29,11 @@ from tests.conftest import API_KEY, SECRET, Clients
 from tests.integration.recording_probe import (
     av_flashes,
     decode,
+    held_to,
     plaintext_media,
     recorder_of,
     segment_pts,
     sha256_of,
-    whole_beeps,
 )
 from tests.integration.test_node_restart import NodeProcess
 
@@ -158,10 +158,7 @@ async def test_a_killed_node_recovers_its_recording(
     assert [x for x in timeline if x["event"] == "participant_resumed"]
     for who in ("tutor", "learner"):
         audio = decode(files.final(f"{who}-audio"))
-        flashes, left_out = whole_beeps(av_flashes(audio, decode(files.final(f"{who}-video"))),
-                                        audio)
-        print(f"{who}: left out (the sender's audio resumed mid-beep): {left_out}")
-        assert len(left_out) <= 1
+        flashes = av_flashes(audio, decode(files.final(f"{who}-video")))
         offsets = [x for _, x in flashes]
         print(f"{who}: {len(offsets)} flashes, A/V offset median "
               f"{statistics.median(offsets):.1f} ms, range {min(offsets):.1f}.."
@@ -170,7 +167,10 @@ async def test_a_killed_node_recovers_its_recording(
         assert len(offsets) >= 25
         if who == "learner":  # in sync after the reconnect too
             assert len([t for t, _ in flashes if t > cut_s + CUT_S]) >= 5
-        # each flash within 40 ms, from each SSRC's first frame on (docs/recording.md)
-        assert max(abs(x) for x in offsets) <= 40.0, flashes
+        # each flash within 40 ms, from each SSRC's first frame on (docs/recording.md), but
+        # for one whose beep onset the sender never sent (its audio resumed mid-beep)
+        off, excused = held_to(flashes, audio, 40.0)
+        print(f"{who}: over 40 ms {off}, of which the sender cut the beep {excused}")
+        assert off == excused and len(excused) <= 1, flashes
     files.close()
     assert plaintext_media(tmp_path / "recordings") == []
