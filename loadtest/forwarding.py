@@ -41,7 +41,7 @@ from typing import Any
 
 import aiohttp
 
-from . import procstat
+from . import procstat, recording
 from .counting import SNAPSHOT_FIELDS
 from .overload import at_node, overload_checks, overload_table, survival
 from .receivers import RECEIVERS
@@ -71,6 +71,7 @@ async def start_server(
     shed = bool(opts is None or getattr(opts, "shed", True))
     env = {} if admission else dict(ADMISSION_OFF)
     env["LIVEROOM_SHED_VIDEO"] = "true" if shed else "false"
+    env.update(recording.server_env(opts))  # --record
     return await start_liveroom(work, max_participants=n + 8, uvloop=setup.endswith("uvloop"),
                                 extra_env=env)
 
@@ -523,6 +524,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak-n", type=int, default=32)
     parser.add_argument("--soak-seconds", type=float, default=300.0)
     parser.add_argument("--soak-setup", default="liveroom", choices=SETUPS[:2])
+    recording.add_option(parser)
     opts = parser.parse_args(argv)
     steps = opts.steps or ("64,96,128" if opts.overload else "1,4,16,64,96")
     opts.steps = [int(x) for x in steps.split(",") if x.strip()]

@@ -14,7 +14,7 @@ import structlog
 from media.ids import CLOCK_RATE, Kind
 from media.rtp import ts_diff
 
-from .clock import ClockChange, SenderClock, TrackClock
+from .clock import ClockChange, SenderClock, Stamped, TrackClock
 from .frames import Frame, Vp8Assembler, vp8_size
 from .ids import TrackKey
 from .segments import SegmentCutter, Span, Spans
@@ -40,7 +40,7 @@ class TrackRecorder:
         self.key = key
         self.video = key.kind is Kind.VIDEO
         self.rate = CLOCK_RATE[key.kind]
-        self.clock = TrackClock(self.rate, sender)
+        self.clock: TrackClock[Frame] = TrackClock(self.rate, sender)
         self.cutter = SegmentCutter(self.video, duration=segment_s)
         self.spans = Spans(GAP_S[key.kind])
         self.frames = Vp8Assembler()
@@ -105,11 +105,13 @@ class TrackRecorder:
             case ("dropped",):
                 self.cutter.lost()
             case ("mute", at):
+                self._write(self.clock.flush())
                 self.spans.mute(at)
                 self._close_segment(last=False)
                 self.cutter.closed()
                 self.files.event("mute", track=self.key.name, at=round(at, 3))
             case ("detached", at):  # the publication went (unpublished, left, stopped)
+                self._write(self.clock.flush())
                 self._close_segment(last=False)
                 self.cutter.closed()
                 self.files.event("track_detached", track=self.key.name, at=round(at, 3))
@@ -118,13 +120,20 @@ class TrackRecorder:
                 self.files.event("unmute", track=self.key.name, at=round(at, 3))
                 self._request_keyframe()
             case ("restart", at):
+                self._write(self.clock.flush())
                 self.frames.reset()
                 self.files.event("source_changed", track=self.key.name, at=round(at, 3))
 
     def _frame(self, frame: Frame) -> None:
-        pts, changes = self.clock.pts(frame.ssrc, frame.timestamp, frame.arrival)
-        for change in changes:
+        self._write(self.clock.push(frame, frame.ssrc, frame.timestamp, frame.arrival))
+
+    def _write(self, stamped: Stamped[Frame]) -> None:
+        for change in stamped.changes:
             self._clock_event(change)
+        for frame, pts in stamped.frames:
+            self._write_frame(frame, pts)
+
+    def _write_frame(self, frame: Frame, pts: int) -> None:
         t = pts / self.rate
         self._span(self.spans.on_frame(t))
         cut = self.cutter.on_frame(t, frame.keyframe, frame.arrival)
@@ -156,6 +165,7 @@ class TrackRecorder:
         self.sealed = sequence + 1
 
     def _finish(self, at: float) -> None:
+        self._write(self.clock.flush())
         if self.segment is not None:
             self._close_segment(last=True)
         elif self.sealed:
@@ -173,4 +183,4 @@ class TrackRecorder:
         self.files.event(
             "clock_" + change.kind, track=self.key.name, ssrc=change.ssrc,
             at=round(change.at, 3), step_ms=round(change.step_s * 1000, 2),
-            slope=round(change.slope, 6))
+            slope=round(change.slope, 6), **({"held": change.held} if change.held else {}))

@@ -51,14 +51,44 @@ def decode(data: bytes) -> TrackFigures:
     return TrackFigures(len(decoded), pts[0], pts[-1], pts, decoded)
 
 
-def av_offsets(audio: TrackFigures, video: TrackFigures) -> list[float]:
-    """Flash onset - beep onset (ms) for each flash, measured on the files' timelines."""
+def av_flashes(audio: TrackFigures, video: TrackFigures) -> list[tuple[float, float]]:
+    """(flash onset in s, flash - nearest beep onset in ms) for each flash with a beep within
+    half a period, on the files' timelines (as `ProbeAnalyzer.av_offsets`, with times)."""
     analyzer = ProbeAnalyzer()
+    period = analyzer.config.flash_period_frames
+    flashes: list[float] = []
+    lit = False
     for t, frame in video.decoded:
-        analyzer.on_video_frame(frame, t * 1000.0)
+        seen = analyzer.on_video_frame(frame, t * 1000.0)
+        onset_frame = seen.frame_id is None or seen.frame_id % period == 0
+        if seen.flash and not lit and onset_frame:
+            flashes.append(t)
+        lit = seen.flash
+    beeps: list[float] = []
     for t, frame in audio.decoded:
-        analyzer.on_audio_frame(frame, t * 1000.0)
-    return analyzer.av_offsets()
+        beeps += [x / 1000.0 for x in analyzer.on_audio_frame(frame, t * 1000.0)]
+    half = analyzer.config.flash_period_ms / 2000.0
+    out = []
+    for flash in flashes:
+        nearest = min(beeps, key=lambda b: abs(b - flash), default=None)
+        if nearest is not None and abs(flash - nearest) < half:
+            out.append((flash, (flash - nearest) * 1000.0))
+    return out
+
+
+def held_to(flashes: list[tuple[float, float]], audio: TrackFigures, limit_ms: float,
+            ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(off: flashes more than `limit_ms` off, excused: those of them whose beep onset the
+    sender never sent). The sender's audio started again in the middle of the beep (its
+    first packet after a gap, or after skipped frames, came after the flash and within the
+    beep's 100 ms), so the recording cannot show the onset: the probe publisher does this
+    after a reconnect, resuming each track `MAX_BURST` frames behind, which is 60 ms of
+    audio but 100 ms of video."""
+    starts = [audio.pts[0]] + [b for a, b in zip(audio.pts, audio.pts[1:], strict=False)
+                               if b - a > 0.03]
+    off = [f for f in flashes if abs(f[1]) > limit_ms]
+    excused = [f for f in off if any(f[0] < start < f[0] + 0.1 for start in starts)]
+    return off, excused
 
 
 def segment_pts(recorder: Recorder, session: str, track: str) -> list[float]:

@@ -26,9 +26,10 @@ from signalling.client import Client, ClientError
 from signalling.tokens import Consent
 from tests.conftest import API_KEY, Clients, RunningNode
 from tests.integration.recording_probe import (
-    av_offsets,
+    av_flashes,
     decode,
     files_named,
+    held_to,
     plaintext_media,
     recorder_of,
     segment_pts,
@@ -55,8 +56,9 @@ async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
                                                              consent=CONSENT)))
     await tutor.join()
     await learner.join()
-    await tutor.publish(list(probe_tracks()))
-    await learner.publish(list(probe_tracks()))
+    probes = {"tutor": probe_tracks(), "learner": probe_tracks()}
+    await tutor.publish(list(probes["tutor"]))
+    await learner.publish(list(probes["learner"]))
     published = time.monotonic()
     await asyncio.sleep(20.0)
     await tutor.wait_for(lambda c: any(
@@ -82,18 +84,26 @@ async def test_a_recorded_1_1_lesson_is_in_sync_and_lasts_its_wall_time(
     starts = {}
     for who in ("tutor", "learner"):
         audio, video = figures[f"{who}-audio"], figures[f"{who}-video"]
-        offsets = av_offsets(audio, video)
+        flashes = av_flashes(audio, video)
+        offsets = [x for _, x in flashes]
+        skipped = sum(track.frames_skipped for track in probes[who])
+        off, excused = held_to(flashes, audio, 40.0)
         print(f"{who}: {len(offsets)} flashes, A/V offset median "
               f"{statistics.median(offsets):.1f} ms, range {min(offsets):.1f}.."
               f"{max(offsets):.1f} ms; durations audio {audio.duration_s:.2f} s, video "
-              f"{video.duration_s:.2f} s, wall {wall:.2f} s")
-        print(who, [round(x) for x in offsets])
+              f"{video.duration_s:.2f} s, wall {wall:.2f} s; probe frames skipped {skipped}; "
+              f"over 40 ms {off}, the beep cut by the sender {excused}")
+        print(who, [(round(t, 1), round(x)) for t, x in flashes])
         assert len(offsets) >= 15
-        # the aim is 40 ms (figures in docs/recording.md); on a loaded machine the probe in
-        # this process may send a flash's frame late (one of 40 came 98 ms off in a full-suite
-        # run, median -0.6 ms), so 90 % of the flashes are held to it, as the gate does
+        # each flash within 40 ms. The probe publishers share this process: on a loaded
+        # machine they can fall behind and skip frames; a flash whose beep onset was never
+        # sent is excused, and if frames were skipped 90 % are held to it
+        # (docs/recording.md has the figures)
         assert abs(statistics.median(offsets)) <= 40.0
-        assert sum(abs(x) <= 40.0 for x in offsets) >= 0.9 * len(offsets), offsets
+        if skipped == 0:
+            assert off == excused, flashes
+        else:
+            assert len(off) <= 0.1 * len(offsets), flashes
         for track in (audio, video):
             assert abs(track.duration_s - wall) <= 0.5
         starts[who] = audio.first_s
