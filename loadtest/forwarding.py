@@ -41,7 +41,8 @@ from typing import Any
 
 import aiohttp
 
-from . import procstat, recording
+from . import procstat
+from . import record_option as recording
 from .counting import SNAPSHOT_FIELDS
 from .overload import at_node, overload_checks, overload_table, survival
 from .receivers import RECEIVERS
