@@ -21,6 +21,7 @@ from qos.live import QualityReport
 from .admission import Admission, AdmissionLimits
 from .errors import SignalCode, SignalError
 from .hub import RoomHub
+from .protocol import Move
 from .settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -108,10 +109,16 @@ class Node:
         hub = self.hubs.pop(room_id, None)
         if hub is None:
             return False
+        await self.retire(hub, reason)
+        return True
+
+    async def retire(self, hub: RoomHub, reason: LeaveReason, move: Move | None = None) -> None:
+        """Close a room already taken out of `hubs`: its closing hooks (the directory's
+        release, the recorder's finalizing), then the room itself; with `move` (a drain)
+        its participants are told where it went instead (signalling/drain.py)."""
         for closing in self.room_closing:
             await closing(hub)
-        await hub.close(reason)
-        return True
+        await hub.close(reason, move)
 
     async def tick(self) -> None:
         """Watch presence (stalls, reconnect grace) and close rooms empty past their grace."""

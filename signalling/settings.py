@@ -93,6 +93,12 @@ class Settings(BaseSettings):
                                 "lasts this long unless its owner renews it")
     redis_timeout_s: float = Field(default=1.0, gt=0, description="Bound on each "
                                    "directory call")
+    drain_deadline_s: float = Field(default=60.0, ge=0, description="A drain (`liveroom "
+                                    "drain`, or SIGTERM with drain_on_sigterm) moves the "
+                                    "rooms and exits at the latest after this long")
+    drain_on_sigterm: bool = Field(default=False, description="SIGTERM drains (rooms move "
+                                   "to other nodes) before the node stops, instead of "
+                                   "closing its rooms")
     recording: RecorderSettings = Field(  # LIVEROOM_RECORDING_* (recorder/config.py)
         default_factory=RecorderSettings)
 
