@@ -7,6 +7,7 @@ shows the effective ones.
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 
@@ -15,8 +16,9 @@ from pydantic import ValidationError
 
 from media.ids import Role
 
-from . import doctor
+from . import doctor, drain_cli
 from .app import create_app
+from .drain import DRAIN
 from .logs import configure
 from .sessions_cli import list_sessions, review_token
 from .settings import Settings, describe_errors, effective_settings
@@ -67,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
                                    epilog=SETTINGS_HINT, description="The recorded sessions "
                                    "in the data dir: duration, participants, talk time.")
     sessions.add_argument("--json", action="store_true", help="one JSON summary a line")
+    drain = commands.add_parser("drain", help="drain a node (blue/green): its rooms move",
+                                epilog=SETTINGS_HINT, description="Ask a node to drain: it "
+                                "takes no new rooms, moves its rooms to other nodes of the "
+                                "cluster (participants keep their seats) and exits when empty "
+                                "or at the deadline (docs/operations.md).")
+    drain.add_argument("--url", help="the node's base URL (default: this machine's node, "
+                       "LIVEROOM_PUBLIC_URL or http://LIVEROOM_HOST:LIVEROOM_PORT)")
+    drain.add_argument("--deadline", type=float, metavar="S", help="seconds until the rooms "
+                       "left are closed and the node exits (LIVEROOM_DRAIN_DEADLINE_S)")
+    drain.add_argument("--wait", action="store_true", help="wait until the node has exited")
     return parser
 
 
@@ -103,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "sessions":
         return list_sessions(settings, as_json=args.json)
+    if args.command == "drain":
+        return drain_cli.drain(settings, args.url, args.deadline, args.wait)
     if args.command == "doctor":
         return doctor.report(doctor.run(settings))
     return serve(settings)
@@ -120,6 +134,8 @@ def serve(settings: Settings) -> int:
               f"{exc.strerror or exc} (LIVEROOM_HOST, LIVEROOM_PORT)", file=sys.stderr)
         return 2
     app = create_app(settings)
+    # a drain started by the admin API ends the process as SIGTERM would
+    app[DRAIN].on_drained.append(lambda: signal.raise_signal(signal.SIGTERM))
     if settings.dev:
         _print_demo_links(settings)
     # on_shutdown (app._tell_everyone) may take half the bound; aiohttp waits for the
