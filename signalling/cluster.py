@@ -164,6 +164,11 @@ class Cluster:
             if create and not self.node.admission.overloaded:
                 raise PlacementUnavailable("no serving node")
             return  # here: room_not_found, or node_overloaded with its retry advice
+        if owner.node == self.node_id and self.state is NodeState.DRAINING:
+            moved = await self.rehome(room)  # a lease left over: no new room here now
+            if moved is None:
+                raise PlacementUnavailable("this node is draining")
+            owner = moved
         if owner.node != self.node_id:
             log.info("join_redirected", room=room, owner=owner.node)
             raise WrongNode(room, owner)

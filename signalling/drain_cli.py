@@ -58,7 +58,8 @@ def drain(settings: Settings, url: str | None, deadline_s: float | None, wait: b
         try:
             _, reply = _call("GET", f"{base}/v1/node", api_key, timeout=2.0)
         except (OSError, ValueError):  # it stopped listening: it has exited (or is exiting)
-            print(f"{base} has exited, {time.monotonic() - started:.1f} s after the drain")
+            print(f"{base} has stopped listening (it exits), "
+                  f"{time.monotonic() - started:.1f} s after the drain")
             return 0
         print(_line(reply))
     print(f"liveroom: {base} still answers {bound - started:.0f} s after the drain",
