@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -93,6 +94,10 @@ class Settings(BaseSettings):
                                 "lasts this long unless its owner renews it")
     redis_timeout_s: float = Field(default=1.0, gt=0, description="Bound on each "
                                    "directory call")
+    page_connect_src: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="In a cluster: the sources (CSP connect-src) the "
+        "join page may open sockets to, the nodes' (e.g. wss://*.lessons.example); empty: "
+        "any ws:/wss: origin")
     drain_deadline_s: float = Field(default=60.0, ge=0, description="A drain (`liveroom "
                                     "drain`, or SIGTERM with drain_on_sigterm) moves the "
                                     "rooms and exits at the latest after this long")
@@ -102,7 +107,7 @@ class Settings(BaseSettings):
     recording: RecorderSettings = Field(  # LIVEROOM_RECORDING_* (recorder/config.py)
         default_factory=RecorderSettings)
 
-    @field_validator("ice_host_addresses", "ice_servers", mode="before")
+    @field_validator("ice_host_addresses", "ice_servers", "page_connect_src", mode="before")
     @classmethod
     def _split_lists(cls, value: object) -> object:
         return _split(value)
@@ -112,6 +117,15 @@ class Settings(BaseSettings):
     def _ip_addresses(cls, value: list[str]) -> list[str]:
         for address in value:
             _ip(address, "expected IP addresses, comma-separated")
+        return value
+
+    @field_validator("page_connect_src")
+    @classmethod
+    def _csp_sources(cls, value: list[str]) -> list[str]:
+        for source in value:
+            if not re.fullmatch(r"[A-Za-z0-9*:/._-]+", source):
+                raise ValueError(f"expected CSP sources such as wss://*.example.org, "
+                                 f"comma-separated, not {source!r}")
         return value
 
     @field_validator("public_url")
