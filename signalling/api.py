@@ -16,6 +16,7 @@ from media.ids import LeaveReason, Role, RoomId, valid_id
 from . import cluster_http
 from .admission import NodeOverloaded
 from .cluster import CLUSTER
+from .directory import NodeState
 from .errors import SignalCode, SignalError
 from .flags import Audience, flags_info
 from .hub import RoomHub
@@ -197,6 +198,8 @@ async def readyz(request: web.Request) -> web.Response:
     node = request.app[NODE]
     if not node.ready:
         return web.json_response({"status": "starting"}, status=503)
+    if request.app[CLUSTER].state is NodeState.DRAINING:  # signalling/drain.py
+        return web.json_response({"status": "draining", "rooms": len(node.hubs)}, status=503)
     if not request.app[CLUSTER].reachable:  # Redis configured and not answering
         return web.json_response({"status": "directory_unreachable"}, status=503)
     body: dict[str, object] = {"status": "ready", "rooms": len(node.hubs),

@@ -16,6 +16,7 @@ from . import (
     api,
     cluster,
     cluster_http,
+    drain,
     metrics,
     pages,
     recording,
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     recordings_api.add_routes(app)
     cluster.setup(app, node)  # the room directory (signalling/directory/)
     cluster_http.add_routes(app)  # 307 for rooms on other nodes, GET /v1/cluster
+    drain.setup(app)  # POST /v1/node/drain, SIGTERM's drain (before the node's shutdown)
     sessions_api.add_routes(app)
     review.setup(app)
     turn.setup(node)  # TURN credentials in every `joined`, when LIVEROOM_TURN_URLS is set

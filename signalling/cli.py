@@ -8,6 +8,7 @@ shows the effective ones.
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 
@@ -16,8 +17,9 @@ from pydantic import ValidationError
 
 from media.ids import Role
 
-from . import doctor
+from . import doctor, drain_cli
 from .app import create_app
+from .drain import DRAIN
 from .logs import configure
 from .render_cli import render
 from .sessions_cli import list_sessions, review_token
@@ -80,6 +82,16 @@ def _parser() -> argparse.ArgumentParser:
                            help="webm: VP8 + Opus (default); mp4: H.264 + AAC")
     rendering.add_argument("--timeout", type=float, help="give up after this many seconds "
                            "(default: 60 + twice the session's length)")
+    drain = commands.add_parser("drain", help="drain a node (blue/green): its rooms move",
+                                epilog=SETTINGS_HINT, description="Ask a node to drain: it "
+                                "takes no new rooms, moves its rooms to other nodes of the "
+                                "cluster (participants keep their seats) and exits when empty "
+                                "or at the deadline (docs/operations.md).")
+    drain.add_argument("--url", help="the node's base URL (default: this machine's node, "
+                       "LIVEROOM_PUBLIC_URL or http://LIVEROOM_HOST:LIVEROOM_PORT)")
+    drain.add_argument("--deadline", type=float, metavar="S", help="seconds until the rooms "
+                       "left are closed and the node exits (LIVEROOM_DRAIN_DEADLINE_S)")
+    drain.add_argument("--wait", action="store_true", help="wait until the node has exited")
     return parser
 
 
@@ -119,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "render":
         return render(settings, args.session, out=args.out, fmt=args.format,
                       timeout=args.timeout)
+    if args.command == "drain":
+        return drain_cli.drain(settings, args.url, args.deadline, args.wait)
     if args.command == "doctor":
         return doctor.report(doctor.run(settings))
     return serve(settings)
@@ -136,6 +150,8 @@ def serve(settings: Settings) -> int:
               f"{exc.strerror or exc} (LIVEROOM_HOST, LIVEROOM_PORT)", file=sys.stderr)
         return 2
     app = create_app(settings)
+    # a drain started by the admin API ends the process as SIGTERM would
+    app[DRAIN].on_drained.append(lambda: signal.raise_signal(signal.SIGTERM))
     if settings.dev:
         _print_demo_links(settings)
     # on_shutdown (app._tell_everyone) may take half the bound; aiohttp waits for the

@@ -41,6 +41,11 @@ log = structlog.get_logger(__name__)
 PLACEMENT_RETRY_S = 2.0
 
 
+def room_socket_url(owner: Owner, room: RoomId) -> str:
+    """The room's WebSocket on its owner (`ws://owner/v1/rooms/{room}/ws`)."""
+    return f"{owner.url.rstrip('/').replace('http', 'ws', 1)}/v1/rooms/{room}/ws"
+
+
 class WrongNode(SignalError):
     """The room is hosted by another live node: go there (`url`, its room socket)."""
 
@@ -48,7 +53,7 @@ class WrongNode(SignalError):
         super().__init__(SignalCode.WRONG_NODE, f"room {room} is on another node; "
                          "join it there")
         self.base_url = owner.url.rstrip("/")
-        self.url = f"{self.base_url.replace('http', 'ws', 1)}/v1/rooms/{room}/ws"
+        self.url = room_socket_url(owner, room)
 
 
 class PlacementUnavailable(SignalError):
@@ -164,6 +169,11 @@ class Cluster:
             if create and not self.node.admission.overloaded:
                 raise PlacementUnavailable("no serving node")
             return  # here: room_not_found, or node_overloaded with its retry advice
+        if owner.node == self.node_id and self.state is NodeState.DRAINING:
+            moved = await self.rehome(room)  # a lease left over: no new room here now
+            if moved is None:
+                raise PlacementUnavailable("this node is draining")
+            owner = moved
         if owner.node != self.node_id:
             log.info("join_redirected", room=room, owner=owner.node)
             raise WrongNode(room, owner)
@@ -200,6 +210,23 @@ class Cluster:
         with contextlib.suppress(DirectoryUnavailable, TimeoutError), self._timed("release"):
             async with asyncio.timeout(self._bound):
                 await self.directory.release(hub.id)
+
+    async def rehome(self, room: RoomId) -> Owner | None:
+        """A drain moves a room: release it, then place it again (on another node: this
+        one is draining, so placement skips it). The new owner, or None if no other node
+        can take it now (the room is not this node's in the directory until the next
+        heartbeat renews it)."""
+        try:
+            with self._timed("release"):
+                async with asyncio.timeout(self._bound):
+                    await self.directory.release(room)
+            with self._timed("claim"):
+                async with asyncio.timeout(self._bound):
+                    owner = await self.directory.claim(room)
+        except (DirectoryUnavailable, TimeoutError) as exc:
+            log.warning("room_rehome_failed", room=room, error=str(exc)[:200])
+            return None
+        return owner if owner is not None and owner.node != self.node_id else None
 
     async def start(self) -> None:
         if self._task is None:

@@ -248,15 +248,18 @@ class RoomHub:
         await self._reconcile()
         log.info("participant_left", room=self.id, participant=identity, reason=reason)
 
-    async def close(self, reason: LeaveReason) -> None:
+    async def close(self, reason: LeaveReason, move: p.Move | None = None) -> None:
+        """Close the room; with `move` (a drain) everyone is told where it went instead,
+        and nobody is told that anyone left (signalling/drain.py)."""
         async with self.lock:
             self.room.close(self.clock())
             for conn in self.connections.values():
-                conn.send(p.Closing(reason=reason))
+                conn.send(move or p.Closing(reason=reason))
                 code = p.CloseCode.GOING_AWAY if reason is LeaveReason.SERVER_SHUTDOWN else (
                     p.CloseCode.ROOM_CLOSED
                 )
-                conn.close(code, f"room {reason}")
+                conn.close(p.CloseCode.MOVED if move else code, "moved" if move else
+                           f"room {reason}")
             self.connections.clear()
             await self.media.close()
         log.info("room_closed", room=self.id, reason=reason)

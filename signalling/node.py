@@ -22,6 +22,7 @@ from .admission import Admission, AdmissionLimits
 from .errors import SignalCode, SignalError
 from .flags import FlagBook
 from .hub import RoomHub
+from .protocol import Move
 from .settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -114,12 +115,18 @@ class Node:
         hub = self.hubs.pop(room_id, None)
         if hub is None:
             return False
+        await self.retire(hub, reason)
+        return True
+
+    async def retire(self, hub: RoomHub, reason: LeaveReason, move: Move | None = None) -> None:
+        """Close a room already taken out of `hubs`: its closing hooks (the directory's
+        release, the recorder's finalizing), then the room itself; with `move` (a drain)
+        its participants are told where it went instead (signalling/drain.py)."""
         for closing in self.room_closing:
             await closing(hub)
-        await hub.close(reason)
+        await hub.close(reason, move)
         for closed in self.room_closed:  # e.g. the webhooks' room_finished
             await closed(hub, reason)
-        return True
 
     async def tick(self) -> None:
         """Watch presence (stalls, reconnect grace) and close rooms empty past their grace."""

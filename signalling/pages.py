@@ -18,6 +18,7 @@ from aiohttp import web
 
 from .keys import NODE
 from .protocol import ClientContract, client_contract
+from .settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"  # present in a source checkout
@@ -93,7 +94,18 @@ async def join_page(request: web.Request) -> web.Response:
     config = json.dumps(page_config(list(settings.ice_servers), contract,
                                     settings.ice_transport_policy))
     text = request.app[_TEMPLATE].replace(CONFIG_MARK, html.escape(config, quote=True))
-    return web.Response(text=text, content_type="text/html", headers=PAGE_HEADERS)
+    return web.Response(text=text, content_type="text/html", headers=join_headers(settings))
+
+
+def join_headers(settings: Settings) -> dict[str, str]:
+    """In a cluster the page opens sockets on other nodes (`wrong_node`, `move`): its
+    connect-src adds LIVEROOM_PAGE_CONNECT_SRC, or any ws:/wss: origin if that is unset."""
+    if not settings.redis_url:
+        return PAGE_HEADERS
+    extra = " ".join(settings.page_connect_src) or "ws: wss:"
+    csp = PAGE_HEADERS["Content-Security-Policy"].replace(
+        "connect-src 'self'", f"connect-src 'self' {extra}")
+    return {**PAGE_HEADERS, "Content-Security-Policy": csp}
 
 
 async def _static_headers(request: web.Request, response: web.StreamResponse) -> None:

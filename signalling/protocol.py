@@ -43,6 +43,7 @@ class CloseCode(IntEnum):
     NODE_OVERLOADED = 4503  # the node refuses new participants for now (`node_overloaded`)
     ROOM_CLOSED = 4410  # the room was closed (admin API, or empty past its grace)
     WRONG_NODE = 4307  # the room is hosted by another node: `wrong_node` carries its `url`
+    MOVED = 4308  # the node is draining: `move` said where the room went
 
 
 def _utf8(value: str) -> str:
@@ -293,11 +294,23 @@ class Closing(_Message):
     reason: str
 
 
+class Move(_Message):
+    """The node is draining: the room moved (its seats with it). Rejoin at `url` with the
+    resume token of the last `joined`; the node closes this socket 4308 right after.
+    `url` is the room's socket on the node it was placed on; null when no node could take
+    it yet: rejoin through the entry URL (the directory places it, or says when to retry).
+    Others see a mover as joined or resumed on the new node, never as left."""
+
+    type: Literal["move"] = "move"
+    url: str | None = None
+    reason: Literal["drain"] = "drain"
+
+
 ServerMessage = Annotated[
     Joined | Published | Ok | Error | Offer | DownlinkClosed | ParticipantJoined
     | ParticipantLeft | ParticipantReconnecting | ParticipantResumed | TrackPublished
     | TrackUnpublished | TrackMuted | ConnectionQuality | VideoPaused | Closing
-    | RecordingStarted | RecordingStopped,
+    | RecordingStarted | RecordingStopped | Move,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -120,12 +121,23 @@ class Settings(BaseSettings):
     canary_by: Literal["room", "cohort"] = Field(
         default="room", description="What the canary's hash is of: the room id, or the "
         "cohort claim of the token that places the room (the room id if it has none)")
+    page_connect_src: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="In a cluster: the sources (CSP connect-src) the "
+        "join page may open sockets to, the nodes' (e.g. wss://*.lessons.example); empty: "
+        "any ws:/wss: origin")
+    drain_deadline_s: float = Field(default=60.0, ge=0, description="A drain (`liveroom "
+                                    "drain`, or SIGTERM with drain_on_sigterm) moves the "
+                                    "rooms and exits at the latest after this long")
+    drain_on_sigterm: bool = Field(default=False, description="SIGTERM drains (rooms move "
+                                   "to other nodes) before the node stops, instead of "
+                                   "closing its rooms")
     recording: RecorderSettings = Field(  # LIVEROOM_RECORDING_* (recorder/config.py)
         default_factory=RecorderSettings)
     webhook: WebhookSettings = Field(  # LIVEROOM_WEBHOOK_* (signalling/webhooks_config.py)
         default_factory=WebhookSettings)
 
-    @field_validator("ice_host_addresses", "ice_servers", "turn_urls", mode="before")
+    @field_validator("ice_host_addresses", "ice_servers", "turn_urls", "page_connect_src",
+                     mode="before")
     @classmethod
     def _split_lists(cls, value: object) -> object:
         return _split(value)
@@ -142,6 +154,15 @@ class Settings(BaseSettings):
     def _flags(cls, value: str) -> str:
         if value:  # read again by the node (FlagBook): checked here to say what is wrong
             load_flag_file(Path(value))
+        return value
+
+    @field_validator("page_connect_src")
+    @classmethod
+    def _csp_sources(cls, value: list[str]) -> list[str]:
+        for source in value:
+            if not re.fullmatch(r"[A-Za-z0-9*:/._-]+", source):
+                raise ValueError(f"expected CSP sources such as wss://*.example.org, "
+                                 f"comma-separated, not {source!r}")
         return value
 
     @field_validator("public_url")

@@ -49,8 +49,6 @@ __all__ = ["FINAL_CLOSE_CODES", "FINAL_ERRORS", "MAX_REDIRECTS", "Client"]
 M = TypeVar("M", bound=p.ServerMessage)
 
 
-
-
 class Client:
     def __init__(
         self,
@@ -90,6 +88,7 @@ class Client:
         self._rng = random.Random(seed)
         self._last_media_at: float | None = None
         self._closing = False  # we are closing on purpose: do not reconnect
+        self._moved = False  # the node said `move` (a drain): reconnect at its url
         self._published: list[MediaStreamTrack] = []
         self._reconnecting: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -245,6 +244,8 @@ class Client:
                     self._spawn(self._accept_offer(message))
                 elif isinstance(message, p.DownlinkClosed):
                     self._spawn(self._close_downlink(message.downlink))
+                elif isinstance(message, p.Move):  # the node drains: rejoin there
+                    self.ws_url, self._moved = message.url or self.entry_url, True
             self._changed.set()
         if ws is not self._ws:
             return  # an abandoned socket (a reconnect already failed its requests)
@@ -252,7 +253,8 @@ class Client:
         self._fail_pending(f"socket closed ({self.close_code})")
         self._changed.set()
         if self.close_code not in FINAL_CLOSE_CODES:
-            self._start_reconnect("socket_closed")
+            self._start_reconnect("moved" if self._moved else "socket_closed")
+        self._moved = False
 
     def _fail_pending(self, why: str) -> None:
         for future in self._pending.values():
@@ -396,4 +398,3 @@ class Client:
         downlink = self.downlinks.pop(downlink_id, None)
         if downlink is not None:
             await downlink.pc.close()
-

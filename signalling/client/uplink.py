@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 
 from .aiortc_compat import (
@@ -18,13 +18,31 @@ from .aiortc_compat import (
     set_sender_rtcp_handler,
 )
 
-__all__ = ["add_track", "close_keeping_tracks", "pass_remb_to"]
+__all__ = ["SenderHandle", "add_track", "close_keeping_tracks", "pass_remb_to"]
+
+
+class SenderHandle(MediaStreamTrack):
+    """One sender's handle on a track the client sends again after a reconnect. aiortc
+    stops a sender's track when the sender's transport fails under it (the node closed the
+    peer connection first: a drain's `move`, a shutdown), which would end the source for
+    the next uplink too; this handle ends instead, and the source stays live."""
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self.source = source
+
+    async def recv(self) -> Any:
+        if self.readyState != "live" or self.source.readyState != "live":
+            raise MediaStreamError
+        return await self.source.recv()
 
 
 def add_track(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpSender:
-    """Add `track` to `pc`; a track with `request_keyframe` gets the sender's keyframe
-    requests (PLI/FIR), one with `set_target_bitrate` the REMB the sender receives."""
-    sender = pc.addTrack(track)
+    """Add `track` to `pc` (through a `SenderHandle`); a track with `request_keyframe`
+    gets the sender's keyframe requests (PLI/FIR), one with `set_target_bitrate` the REMB
+    the sender receives."""
+    sender = pc.addTrack(SenderHandle(track))
     request_keyframe = getattr(track, "request_keyframe", None)
     if request_keyframe is not None:
         set_keyframe_request(sender, request_keyframe)

@@ -11,8 +11,11 @@ export const FINAL_JOIN_ERRORS = new Set([
   'unsupported_version',
 ]);
 
-/** Why the node closed the socket, if rejoining cannot help; null to reconnect. */
+/** Why the node closed the socket, if rejoining cannot help; null to reconnect. After a
+ * `move` (4308: the node drains) and a `wrong_node` (4307) the next socket opens on the
+ * room's node (signalling.js keeps where), with the resume token: both reconnect. */
 export function finalReason(code, closingReason) {
+  if (code === CLOSE.MOVED || code === CLOSE.WRONG_NODE) return null;
   if (closingReason === 'replaced' || code === CLOSE.REPLACED) return 'replaced';
   if (closingReason === 'room_closed' || code === CLOSE.ROOM_CLOSED || code === CLOSE.NOT_FOUND) {
     return 'room_closed';

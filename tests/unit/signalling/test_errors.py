@@ -38,7 +38,7 @@ def test_close_codes_keep_their_names_and_numbers() -> None:
         "NORMAL": 1000, "GOING_AWAY": 1001, "TOO_LARGE": 1009, "PROTOCOL": 4000, "AUTH": 4001,
         "FORBIDDEN": 4003, "NOT_FOUND": 4004, "JOIN_TIMEOUT": 4008, "ROOM_FULL": 4009,
         "SLOW": 4010, "RATE_LIMITED": 4029, "REPLACED": 4409, "NODE_OVERLOADED": 4503,
-        "ROOM_CLOSED": 4410, "WRONG_NODE": 4307,
+        "ROOM_CLOSED": 4410, "WRONG_NODE": 4307, "MOVED": 4308,
     }
 
 
