@@ -6,8 +6,8 @@
 // - more than HARD_S off the master: re-seeked to it;
 // - more than SOFT_S off: its playbackRate nudged (at most ±MAX_NUDGE) until it is back;
 // - inside one of its silent spans (a mute or a recording gap on the timeline) or past
-//   its end: paused, and re-seeked to the master when the span ends (a browser plays an
-//   audio track's gap as nothing at all, so the audio after it would come early).
+//   its end: paused, and re-seeked to the master when the span ends (so the clock does
+//   not depend on how a browser plays a gap inside an audio file).
 // On pause and after every seek each slave is put exactly on the master's time.
 
 const TICK_MS = 100;

@@ -23,6 +23,7 @@ export function sessionEvents(timeline, participants, duration) {
   const add = (at, who, kind, text, end = null) => events.push({ at, who, kind, text, end });
   const joined = new Map();
   const away = new Map();
+  const gaps = [];
   for (const x of timeline) {
     const who = x.participant ?? (typeof x.track === "string" ? owner(x.track) : null);
     const l = who ? lane(who) : null;
@@ -63,8 +64,7 @@ export function sessionEvents(timeline, participants, duration) {
           l.muted.push([x.start, x.end, kindOf(x.track)]);
           add(x.start, who, "mute", `${who} muted ${kindOf(x.track)} for ${seconds(x.end - x.start)}`, x.end);
         } else {
-          l.gaps.push([x.start, x.end, kindOf(x.track)]);
-          add(x.start, who, "gap", `${who} ${kindOf(x.track)} not recorded for ${seconds(x.end - x.start)}`, x.end);
+          gaps.push({ l, who, track: x.track, start: x.start, end: x.end });
         }
         break;
       case "freeze":
@@ -80,6 +80,14 @@ export function sessionEvents(timeline, participants, duration) {
         break;
       default: break;
     }
+  }
+  for (const g of gaps) { // a mute is also a gap in the recording: list it once, as the mute
+    const kind = kindOf(g.track);
+    const muted = g.l.muted.some(([a, b, k]) => k === kind && a < g.end && g.start < b &&
+      Math.min(b, g.end) - Math.max(a, g.start) >= 0.8 * (g.end - g.start));
+    if (muted) continue;
+    g.l.gaps.push([g.start, g.end, kind]);
+    add(g.start, g.who, "gap", `${g.who} ${kind} not recorded for ${seconds(g.end - g.start)}`, g.end);
   }
   for (const [who, at] of joined) lane(who).present.push([at, duration]);
   for (const [who, at] of away) {

@@ -106,9 +106,7 @@ function eventList(events, seek) {
   };
 }
 
-function qualityParts(summary, timeline, duration, seek) {
-  const steps = qualitySteps(timeline, summary.participants);
-  const place = drawQuality($("quality-chart"), steps, duration, seek);
+function qualityParts(summary, steps) {
   const caption = $("quality-caption");
   caption.append(text("span", "Level of each participant's connection, from excellent (top) to lost (bottom). "));
   const legend = document.createElement("ul");
@@ -132,7 +130,6 @@ function qualityParts(summary, timeline, duration, seek) {
   }
   const rows = [...$("quality").children].sort((a, b) => Number(a.dataset.at) - Number(b.dataset.at));
   $("quality").replaceChildren(...rows);
-  return place;
 }
 
 async function main() {
@@ -166,10 +163,21 @@ async function main() {
   });
   const seek = (t) => clock.seek(Math.min(Math.max(0, t), duration));
   const { lanes, events } = sessionEvents(timeline, summary.participants, duration);
-  placeHeads.push(drawLanes($("lanes"), lanes, duration, seek));
+  const steps = qualitySteps(timeline, summary.participants);
+  const drawCharts = () => {
+    placeHeads.splice(0, placeHeads.length, drawLanes($("lanes"), lanes, duration, seek),
+      drawQuality($("quality-chart"), steps, duration, seek));
+    for (const place of placeHeads) place(clock.time);
+  };
+  drawCharts();
+  let resized = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(drawCharts, 200);
+  });
   for (const [, label] of LANE_KEY) $("lanes-legend").append(text("li", label));
   markCurrent = eventList(events, seek);
-  placeHeads.push(qualityParts(summary, timeline, duration, seek));
+  qualityParts(summary, steps);
 
   seekBar.max = String(duration);
   for (const id of ["play", "back", "forward"]) $(id).disabled = false;

@@ -174,10 +174,15 @@ async def test_the_replay_page_plays_a_planted_lesson_in_sync_and_shows_what_hap
     # talk time: the tutor's share first, the tutor's row first
     assert re.match(r"The tutor spoke \d+ % of the talk time", await page.inner_text("#talk-share"))
     assert (await page.locator("#talk tr th").all_inner_texts())[0] == "tutor"
+    tutor_row = await page.locator("#talk tr").first.locator("td").all_inner_texts()
+    learner_row = await page.locator("#talk tr").nth(1).locator("td").all_inner_texts()
+    print("talk table:", tutor_row, learner_row)
+    assert re.match(r"[1-9]\d* \(", tutor_row[-1])  # freezes: the planted one at least
+    assert learner_row[-3] == "1"  # reconnects
 
     # the timeline shows the planted mute, reconnect and freeze, each at its place
     entries = {k: await page.locator(f'#timeline li[data-kind="{k}"]').all_inner_texts()
-               for k in ("join", "mute", "reconnect", "freeze", "quality")}
+               for k in ("join", "mute", "reconnect", "gap", "freeze", "quality")}
     print("timeline:", entries)
     mutes = [x for x in entries["mute"] if "tutor muted" in x]
     assert {"audio", "video"} <= {x.split("muted ")[1].split()[0] for x in mutes}
@@ -185,6 +190,9 @@ async def test_the_replay_page_plays_a_planted_lesson_in_sync_and_shows_what_hap
     (reconnect,) = [x for x in entries["reconnect"] if x.split()[1] == "learner"]
     assert "reconnecting for" in reconnect and 2.0 <= seconds_in(reconnect) <= CUT_S + 8
     assert any("tutor video froze" in x for x in entries["freeze"]), entries["freeze"]
+    cut_gaps = [x for x in entries["gap"] if "learner" in x]  # the media lost in the cut
+    assert len(cut_gaps) == 2 and all(CUT_S - 0.5 <= seconds_in(x) <= CUT_S + 4 for x in cut_gaps)
+    assert not [x for x in entries["gap"] if "tutor" in x]  # the mute is listed as a mute
     assert len(entries["join"]) == 2 and entries["quality"]
     assert await page.locator("#quality tr").count() == len(entries["quality"])
     assert await page.locator("#quality-chart svg .quality-line").count() >= 1
@@ -198,6 +206,19 @@ async def test_the_replay_page_plays_a_planted_lesson_in_sync_and_shows_what_hap
     await page.keyboard.press("Enter")
     await asyncio.sleep(0.5)
     assert abs(await clock_time(page) - mute_at) < 1.5
+
+    # keyboard: Tab from Play through the controls; the slider's arrows move the position
+    await page.locator("#play").focus()
+    tabbed = []
+    for _ in range(3):
+        await page.keyboard.press("Tab")
+        tabbed.append(await page.evaluate("document.activeElement.id"))
+    assert tabbed == ["back", "forward", "seek"], tabbed
+    before = await clock_time(page)
+    for _ in range(10):
+        await page.keyboard.press("ArrowRight")  # 0.1 s a step
+    await asyncio.sleep(0.5)
+    assert 0.5 <= await clock_time(page) - before <= 1.5
 
     await no_axe_violations(page, "1280x800")
     await page.screenshot(path=str(artifacts / "replay-laptop.png"), full_page=True)
@@ -235,5 +256,8 @@ async def test_the_replay_page_plays_a_planted_lesson_in_sync_and_shows_what_hap
     overflow = await tablet.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, f"{overflow} px wider than the tablet's viewport"
+    hidden = await tablet.evaluate(
+        "[...document.querySelectorAll('.replay-scroll')].map(x => x.scrollWidth - x.clientWidth)")
+    assert max(hidden) <= 0, f"tables scroll sideways on a tablet: {hidden}"
     await no_axe_violations(tablet, "768x1024")
     await tablet.screenshot(path=str(artifacts / "replay-tablet.png"), full_page=True)
