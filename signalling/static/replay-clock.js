@@ -8,7 +8,8 @@
 // - inside one of its silent spans (a mute or a recording gap on the timeline) or past
 //   its end: paused, and re-seeked to the master when the span ends (so the clock does
 //   not depend on how a browser plays a gap inside an audio file).
-// On pause and after every seek each slave is put exactly on the master's time.
+// On pause and after every seek each slave is put exactly on the master's time (on pause
+// the master is re-seeked to its own time, so every video shows the frame of that time).
 
 const TICK_MS = 100;
 const HARD_S = 0.25;
@@ -48,6 +49,9 @@ export class ReplayClock {
     this.playing = false;
     this.master.el.pause();
     for (const s of this.slaves) s.el.pause();
+    // the master too shows the frame of its time (while playing, the one shown may be the
+    // next); its "seeked" aligns the slaves once more
+    this.master.el.currentTime = this.master.el.currentTime;
     this.align();
   }
 

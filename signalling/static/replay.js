@@ -154,8 +154,9 @@ async function main() {
   const seekBar = $("seek");
   const placeHeads = [];
   let markCurrent = () => {};
+  let movedAt = 0; // the reviewer's last move of the slider: not overwritten for a moment
   const clock = new ReplayClock(tracks, silentSpans(timeline), (t) => {
-    if (document.activeElement !== seekBar) seekBar.value = String(t);
+    if (performance.now() - movedAt > 500) seekBar.value = String(t);
     seekBar.setAttribute("aria-valuetext", `${fmt(t)} of ${fmt(duration)}`);
     $("clock").textContent = `${fmt(t)} / ${fmt(duration)}`;
     for (const place of placeHeads) place(t);
@@ -191,7 +192,10 @@ async function main() {
   });
   $("back").addEventListener("click", () => seek(clock.time - 5));
   $("forward").addEventListener("click", () => seek(clock.time + 5));
-  seekBar.addEventListener("input", () => seek(Number(seekBar.value)));
+  seekBar.addEventListener("input", () => {
+    movedAt = performance.now();
+    seek(Number(seekBar.value));
+  });
   const names = summary.participants.map((p) => p.pseudonym).join(", ");
   $("status").textContent = `${fmt(duration)} recorded: ${names}. ${events.length} events on the timeline.`;
   $("main").dataset.state = "ready";

@@ -140,9 +140,11 @@ async def no_axe_violations(page: Page, name: str) -> int:
 
 
 def stamp_gap_frames(stamps: list[dict[str, Any]]) -> float:
+    """The learner's frame's capture time - the tutor's, in frames (both publishers' stamps
+    are on this process's monotonic clock)."""
     learner, tutor = stamps
     assert "error" not in learner and "error" not in tutor, stamps
-    return abs(int(learner["capture_ms"]) - int(tutor["capture_ms"])) / FRAME_MS
+    return round((int(learner["capture_ms"]) - int(tutor["capture_ms"])) / FRAME_MS, 2)
 
 
 def seconds_in(text: str) -> float:
@@ -188,7 +190,9 @@ async def test_the_replay_page_plays_a_planted_lesson_in_sync_and_shows_what_hap
     assert {"audio", "video"} <= {x.split("muted ")[1].split()[0] for x in mutes}
     assert all(4.5 <= seconds_in(x) <= 6.0 for x in mutes), mutes
     (reconnect,) = [x for x in entries["reconnect"] if x.split()[1] == "learner"]
-    assert "reconnecting for" in reconnect and 2.0 <= seconds_in(reconnect) <= CUT_S + 8
+    # the phase runs from the node's stall detection (2 s into the cut) to the seat given
+    # back (the cut's end + the reconnect): 1.9-2.5 s seen
+    assert "reconnecting for" in reconnect and 1.0 <= seconds_in(reconnect) <= CUT_S + 8
     assert any("tutor video froze" in x for x in entries["freeze"]), entries["freeze"]
     cut_gaps = [x for x in entries["gap"] if "learner" in x]  # the media lost in the cut
     assert len(cut_gaps) == 2 and all(CUT_S - 0.5 <= seconds_in(x) <= CUT_S + 4 for x in cut_gaps)
@@ -241,12 +245,12 @@ async def test_the_replay_page_plays_a_planted_lesson_in_sync_and_shows_what_hap
     paused_stamps = await read_stamps(page, VIDEOS)
     paused = stamp_gap_frames(paused_stamps)
     at = await clock_time(page)
-    print(f"seek to {middle} s of {duration} s; playing: stamp differences {playing} frames "
-          f"(median {statistics.median(playing):.2f}); track times {times}")
+    print(f"seek to {middle} s of {duration} s; playing: stamp differences (learner - tutor) "
+          f"{playing} frames (median {statistics.median(playing):.2f}); track times {times}")
     print(f"paused at {at:.3f} s: stamps {paused_stamps}, difference {paused:.2f} frames")
     assert middle < at < middle + 5.0
-    assert paused <= 2.0
-    assert statistics.median(playing) <= 2.0
+    assert abs(paused) <= 2.0
+    assert abs(statistics.median(playing)) <= 2.0
     assert max(times) - min(times) < 0.1  # every track on the master's time
     await page.screenshot(path=str(artifacts / "replay-middle.png"))
 
