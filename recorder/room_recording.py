@@ -57,6 +57,7 @@ class RoomRecording:
         self.tracks: dict[TrackKey, TrackRecorder] = {}
         self.sinks: dict[TrackKey, tuple[Feed, RecordingSink]] = {}
         self._senders: dict[str, SenderClock] = {}
+        self.away: set[str] = set()  # seats held (reconnecting), as put on the timeline
         self.stopped = False
 
     def at(self) -> float:
@@ -71,6 +72,7 @@ class RoomRecording:
             self.files.event("participant_joined", participant=file_safe(identity),
                              role=role.value, consent=consent, at=self.at())
         elif previous.consent == consent:
+            self.away.discard(identity)
             self.files.event("participant_resumed", participant=file_safe(identity),
                              at=self.at())  # a reconnect, a reload: the seat given back
         else:
@@ -84,7 +86,23 @@ class RoomRecording:
         self.files.event("quality", participant=file_safe(identity), quality=level,
                          score=None if score is None else round(score, 2), at=self.at())
 
+    def reconnecting(self, identity: str, since: float) -> None:
+        """The participant's seat is held since `since` (the node's clock): its connection
+        or its media went quiet. Its `participant_resumed` ends the phase."""
+        if identity in self.members and identity not in self.away:
+            self.away.add(identity)
+            self.files.event("participant_reconnecting", participant=file_safe(identity),
+                             at=round(max(0.0, since - self.start), 3))
+
+    def present(self, identity: str) -> None:
+        """The participant is active again without a new join (its media came back)."""
+        if identity in self.away:
+            self.away.discard(identity)
+            self.files.event("participant_resumed", participant=file_safe(identity),
+                             at=self.at())
+
     def left(self, identity: str) -> None:
+        self.away.discard(identity)
         if identity in self.members:
             self.files.event("participant_left", participant=file_safe(identity), at=self.at())
 

@@ -13,6 +13,8 @@ from media.ids import Kind
 from media.interfaces import Upstream
 
 from .counters import RecorderCounters
+from .freezes import FrameArrivals
+from .ids import file_safe
 from .track import TrackRecorder
 
 NTP_SCALE = 1.0 / (1 << 32)
@@ -33,6 +35,7 @@ class RecordingSink:
         self._upstream: Upstream | None = None
         self._dropping = False
         self.attached = False
+        self.arrivals = FrameArrivals()  # video freezes, put on the timeline
 
     # `upstream` is set by Feed.add and cleared by Feed.remove (the publication went)
     @property
@@ -42,6 +45,7 @@ class RecordingSink:
     @upstream.setter
     def upstream(self, value: Upstream | None) -> None:
         was, self._upstream = self._upstream, value
+        self.arrivals.reset()
         if value is not None and was is None:
             self.attached = True
             self.loop.call_soon(self.request_keyframe)
@@ -62,6 +66,8 @@ class RecordingSink:
                 return 0
             self._dropping = False
         packet = source.packet
+        if self.video:
+            self._frame_arrived(source.timestamp, now)
         if not self.track.put(("rtp", source.ssrc, source.sequence_number, source.timestamp,
                                packet.marker, packet.payload, now - self.start)):
             self._dropping = True
@@ -70,8 +76,18 @@ class RecordingSink:
                 self._upstream.request_keyframe(now)
         return 0  # nothing is sent on: the forwarding counters stay the subscribers'
 
+    def _frame_arrived(self, timestamp: int, now: float) -> None:
+        freeze = self.arrivals.on_packet(timestamp, now)
+        if freeze is not None:  # rare: one fsynced line (docs/review.md)
+            self.track.files.event(
+                "freeze", track=self.track.key.name,
+                participant=file_safe(self.track.key.participant),
+                start=round(max(0.0, freeze.start - self.start), 3),
+                end=round(freeze.end - self.start, 3), at=round(now - self.start, 3))
+
     def pause(self) -> None:
         self.paused = True
+        self.arrivals.reset()
         self.track.put(("mute", self.clock() - self.start))
 
     def resume(self) -> None:
@@ -79,6 +95,7 @@ class RecordingSink:
         self.track.put(("unmute", self.clock() - self.start))
 
     def restart(self) -> None:
+        self.arrivals.reset()
         self.track.put(("restart", self.clock() - self.start))
 
     def sender_report(self, ssrc: int, ntp: int, rtp_timestamp: int, now: float) -> None:

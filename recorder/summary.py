@@ -2,8 +2,8 @@
 
 Duration, participants (pseudonyms, roles), talk time per participant and the tutor's
 share, a quality summary per participant (the live quality levels the node put on the
-timeline: time in each level, MOS at the transitions, reconnects, mutes) and the
-recording status. An open session passes its live figures (`now_at`, `live_talk`).
+timeline: time in each level, MOS at the transitions, reconnects, mutes, video freezes)
+and the recording status. An open session passes its live figures (`now_at`, `live_talk`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class QualitySummary(BaseModel):
     mean_mos: float | None  # time-weighted, from the level transitions' scores
     reconnects: int
     mutes: int
+    freezes: int  # of the participant's video as the node received it (recorder.freezes)
+    freeze_s: float
 
 
 class ParticipantSummary(BaseModel):
@@ -70,6 +72,7 @@ def summarize(session: str, info: dict[str, Any], timeline: list[dict[str, Any]]
     spans: dict[str, int] = {}
     reconnects: dict[str, int] = {}
     mutes: dict[str, int] = {}
+    freezes: dict[str, list[float]] = {}
     quality: dict[str, list[tuple[float, str, float | None]]] = {}
     left: dict[str, float] = {}
     for x in timeline:
@@ -93,6 +96,8 @@ def summarize(session: str, info: dict[str, Any], timeline: list[dict[str, Any]]
         elif event == "talk":
             talk[who] = talk.get(who, 0.0) + float(x["end"]) - float(x["start"])
             spans[who] = spans.get(who, 0) + 1
+        elif event == "freeze":
+            freezes.setdefault(who, []).append(float(x["end"]) - float(x["start"]))
         elif event == "quality":
             score = x.get("score")
             quality.setdefault(who, []).append(
@@ -108,7 +113,7 @@ def summarize(session: str, info: dict[str, Any], timeline: list[dict[str, Any]]
             left_at=left.get(who), talk_s=round(talk.get(who, 0.0), 3),
             talk_spans=spans.get(who, 0),
             quality=_quality(quality.get(who, []), end, reconnects.get(who, 0),
-                             mutes.get(who, 0))))
+                             mutes.get(who, 0), freezes.get(who, []))))
     total = sum(p.talk_s for p in participants)
 
     def share(role: str) -> float | None:
@@ -124,7 +129,7 @@ def summarize(session: str, info: dict[str, Any], timeline: list[dict[str, Any]]
 
 
 def _quality(changes: list[tuple[float, str, float | None]], end: float, reconnects: int,
-             mutes: int) -> QualitySummary:
+             mutes: int, freezes: list[float]) -> QualitySummary:
     levels: dict[str, float] = {}
     weighted = weight = 0.0
     scores = [s for _, _, s in changes if s is not None]
@@ -139,4 +144,5 @@ def _quality(changes: list[tuple[float, str, float | None]], end: float, reconne
         levels_s=levels, worst=seen[-1] if seen else None,
         min_mos=min(scores) if scores else None,
         mean_mos=round(weighted / weight, 2) if weight > 0 else (scores[-1] if scores else None),
-        reconnects=reconnects, mutes=mutes)
+        reconnects=reconnects, mutes=mutes, freezes=len(freezes),
+        freeze_s=round(sum(freezes), 3))

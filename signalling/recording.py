@@ -258,7 +258,8 @@ class RecordingService:
 
 
     async def watch_quality(self) -> None:
-        """Put each recorded room's live quality transitions (qos.live) on its timeline."""
+        """Put each recorded room's live quality transitions (qos.live) and its held seats
+        (reconnecting, then resumed) on its timeline."""
         while True:
             await asyncio.sleep(QUALITY_EVERY_S)
             for room_id, recording in list(self.active.items()):
@@ -268,6 +269,12 @@ class RecordingService:
                     if level is not None and self._quality.get((room_id, identity)) != level:
                         self._quality[(room_id, identity)] = level
                         recording.quality(identity, level, report.score)
+                for participant in list(hub.room) if hub else []:  # reconnect phases
+                    if participant.reconnecting_since is not None:
+                        recording.reconnecting(participant.identity,
+                                               participant.reconnecting_since)
+                    else:
+                        recording.present(participant.identity)
             for key in [k for k in self._quality if k[0] not in self.active]:
                 del self._quality[key]
 

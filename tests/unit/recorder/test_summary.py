@@ -24,6 +24,10 @@ TIMELINE = [
     {"event": "participant_resumed", "participant": "l1", "at": 12.0},
     {"event": "quality", "participant": "l1", "quality": "good", "score": 3.8, "at": 14.0},
     {"event": "talk", "participant": "l1", "start": 15.0, "end": 17.0, "at": 17.5},
+    {"event": "freeze", "participant": "l1", "track": "l1-video", "start": 16.0, "end": 16.4,
+     "at": 16.4},
+    {"event": "freeze", "participant": "l1", "track": "l1-video", "start": 16.5, "end": 16.75,
+     "at": 16.75},
     {"event": "participant_left", "participant": "l1", "at": 18.0},
     {"event": "recording_stopped", "at": 20.0},
 ]
@@ -40,6 +44,8 @@ def test_a_finished_session_sums_talk_quality_and_reconnects_per_participant() -
     q = learner.quality
     assert q.levels_s == {"excellent": 8.0, "poor": 4.0, "good": 4.0}
     assert q.worst == "poor" and q.min_mos == 2.5 and q.reconnects == 1 and q.mutes == 1
+    assert (q.freezes, q.freeze_s) == (2, 0.65)
+    assert (tutor.quality.freezes, tutor.quality.freeze_s) == (0, 0.0)
     assert q.mean_mos == pytest.approx((4.3 * 8 + 2.5 * 4 + 3.8 * 4) / 16, abs=0.01)
     assert tutor.quality.worst is None and tutor.quality.mean_mos is None
 
