@@ -116,10 +116,12 @@ def violations(root: Path) -> list[str]:
               and not (within(imp.module, ("qos.impairment",))
                        and within(imp.target, CLIENT_MAY_USE))):
             rule = "qos (outside the gate) imports no node, client or load test"
-        elif within(imp.module, ("recorder",)) and project and not within(
-            imp.target, ("recorder", "media")
+        elif within(imp.module, ("recorder",)) and project and (
+            not within(imp.target, ("recorder", "media", "qos"))
+            or within(imp.target, ("qos.gate", "qos.impairment"))
         ):
-            rule = "the recorder plugs into media only (the node wires it in)"
+            rule = ("the recorder plugs into media and the qos core only (the node wires "
+                    "it in)")
         if rule:
             found.append(f"{imp.module}:{imp.line} imports {imp.target} ({rule})")
     return found
