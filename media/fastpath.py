@@ -5,7 +5,9 @@ serialized RTP packet per header layout (payload type, MID and extension ids; ev
 subscriber of a feed normally shares one). For each subscriber only the sequence number,
 timestamp and SSRC are patched into that buffer (`struct.pack_into`), then `Wire` protects
 it with the subscriber's SRTP session and hands it to the UDP transport of the nominated
-ICE pair. No RtpPacket, coroutine or task is created per subscriber per packet.
+ICE pair. No RtpPacket, coroutine or task is created per subscriber per packet. RTCP the
+node writes (sender reports to subscribers, NACK/PLI/REMB/RR to publishers) goes the same
+way (`Wire.send_rtcp`).
 
 `Wire` uses internals of aiortc (DTLS transport state and SRTP session), aioice (the
 nominated pair) and pylibsrtp (the session's C context and buffer). `Wire` checks them
@@ -31,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 SEQ_TS_SSRC = struct.Struct("!HII")  # at byte 2 of an RTP header
 NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 to 1970
+RTCP_MAX_PLAIN = 1500 - (4 + 16 + 128)  # room for pylibsrtp's largest SRTCP trailer
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -174,6 +177,35 @@ class Wire:
         dtls._RTCDtlsTransport__tx_packets += 1
         return len(packet)
 
+    def send_rtcp(self, data: bytes) -> int:
+        """Protect and send one (compound) RTCP packet now, as `send` does RTP."""
+        dtls = self.dtls
+        if dtls._state is not State.CONNECTED:
+            return 0
+        if dtls._tx_srtp is not self._session:
+            self._bind_session(dtls._tx_srtp)
+        if self._fast:
+            pair = dtls.transport._connection._nominated.get(1)
+            if pair is not self._pair:
+                if pair is None:
+                    return 0
+                self._bind_pair(pair)
+        size = len(data)
+        if not self._fast or size > RTCP_MAX_PLAIN:
+            drive(dtls._send_rtp(bytes(data)), self._background)
+            return size
+        self._out[0:size] = data
+        length = self._length
+        length[0] = size
+        if _srtp_lib.srtp_protect_rtcp(self._srtp[0], self._cdata, length):
+            self.errors += 1
+            return 0
+        packet = self._out[0 : length[0]]
+        self._sendto(packet, self._addr)
+        dtls._RTCDtlsTransport__tx_bytes += len(packet)
+        dtls._RTCDtlsTransport__tx_packets += 1
+        return len(packet)
+
     def _bind_session(self, session: Any) -> None:
         self._session = session
         self._pair = None
@@ -198,3 +230,18 @@ class Wire:
             return
         self._sendto = transport.sendto
         self._addr = pair.remote_addr
+
+
+def send_rtcp_fast(receiver: Any) -> None:
+    """Send what `receiver` sends its publisher (receiver reports, REMB, NACK, PLI) through
+    `Wire.send_rtcp` instead of aiortc's `_send_rtp` chain. aiortc still builds the
+    packets; only their way to the socket changes."""
+    wires: list[Wire] = []
+
+    async def send_rtcp(packet: Any) -> None:
+        dtls = receiver.transport
+        if not wires or wires[0].dtls is not dtls:
+            wires[:] = [Wire(dtls)]
+        wires[0].send_rtcp(bytes(packet))
+
+    receiver._send_rtcp = send_rtcp

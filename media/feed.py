@@ -26,7 +26,7 @@ from . import bandwidth
 from .aiortc_compat import drive
 from .bandwidth import BitrateCap, Remb
 from .counters import ForwardingCounters
-from .fastpath import SourcePacket, ntp_now
+from .fastpath import SourcePacket, ntp_now, send_rtcp_fast
 from .ids import CLOCK_RATE, Identity, Kind, PublicationId
 from .interfaces import SenderReportSink, Sink
 from .keyframes import KeyframeThrottle
@@ -112,6 +112,8 @@ class Feed:
         if self.nacks is not None:
             receiver._RTCRtpReceiver__nack_generator = None  # type: ignore[attr-defined]
             self.nacks = NackList()  # a new connection numbers its packets afresh
+        if isinstance(receiver, RTCRtpReceiver):  # not a unit test's stand-in
+            send_rtcp_fast(receiver)  # before the REMB cap wraps it
         if self.bitrate_cap is not None:
             self._intercept_remb(receiver)
         self._watch_sender_reports(receiver)
