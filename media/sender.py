@@ -149,8 +149,10 @@ class ForwardingSender(RTCRtpSender):
                 await asyncio.sleep(0.5 + random.random())
                 self.send_sender_report()
         finally:
-            self.wire.send_rtcp(rtcp.bye(self._ssrc))
-            self._RTCRtpSender__rtcp_exited.set()  # type: ignore[attr-defined]
+            try:
+                self.wire.send_rtcp(rtcp.bye(self._ssrc))
+            finally:  # aiortc's stop() waits for this
+                self._RTCRtpSender__rtcp_exited.set()  # type: ignore[attr-defined]
 
     def send_sender_report(self) -> None:
         ntp = self._RTCRtpSender__ntp_timestamp
