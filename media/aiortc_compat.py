@@ -2,9 +2,11 @@
 
 aiortc has no public API for forwarding encoded RTP. The SFU uses these private seams
 (see docs/architecture.md): the receiver's jitter buffer slot (replaced by a packet tap),
-its `_send_rtcp` (REMBs to the publisher are capped there) and RTCP SSRC,
-the sender's RTX history and sender-report counters, the transceiver's sender slot, and
-the DTLS transport's `_send_rtp`. `self_check()` fails loudly if an upgrade moved them.
+its `_send_rtcp` (REMBs to the publisher are capped there, and it sends on the fast path)
+and RTCP SSRC, the sender's RTX history, sender-report counters, RTCP loop and stats, the
+transceiver's sender slot, the DTLS transport's `_send_rtp`, SRTP sessions and counters,
+and aioice's `Connection.data_received` (subscribers' RTCP is read there). `self_check()`
+fails loudly if an upgrade moved them.
 """
 
 from __future__ import annotations
@@ -34,8 +36,23 @@ SENDER_ATTRS = (
     "_RTCRtpSender__octet_count",
     "_RTCRtpSender__packet_count",
     "_RTCRtpSender__mid",
+    # media/sender.py: the sender reports on the fast path and the stats of the RR read
+    # off the socket (media/feedback.py)
+    "_RTCRtpSender__lsr",
+    "_RTCRtpSender__lsr_time",
+    "_RTCRtpSender__rtt",
+    "_RTCRtpSender__stats",
+    "_RTCRtpSender__cname",
+    "_RTCRtpSender__rtcp_started",
+    "_RTCRtpSender__rtcp_exited",
 )
-SENDER_METHODS = ("_retransmit", "_handle_rtcp_packet", "_send_keyframe")
+SENDER_METHODS = ("_retransmit", "_handle_rtcp_packet", "_send_keyframe", "_run_rtcp",
+                  "getStats")
+DTLS_ATTRS = (  # media/fastpath.py and media/feedback.py
+    "_send_rtp", "_state", "_tx_srtp", "_rx_srtp", "_RTCDtlsTransport__tx_bytes",
+    "_RTCDtlsTransport__tx_packets", "_RTCDtlsTransport__rx_bytes",
+    "_RTCDtlsTransport__rx_packets",
+)
 TRANSCEIVER_ATTRS = ("_RTCRtpTransceiver__sender",)
 
 
@@ -61,7 +78,7 @@ async def self_check() -> None:
         _require(transceiver, TRANSCEIVER_ATTRS, "RTCRtpTransceiver")
         _require(transceiver.sender, SENDER_ATTRS + SENDER_METHODS, "RTCRtpSender")
         _require(transceiver.receiver, RECEIVER_ATTRS + RECEIVER_METHODS, "RTCRtpReceiver")
-        _require(transceiver.receiver.transport, ("_send_rtp", "_state"), "RTCDtlsTransport")
+        _require(transceiver.receiver.transport, DTLS_ATTRS, "RTCDtlsTransport")
         jitter_buffer = getattr(transceiver.receiver, RECEIVER_ATTRS[0])
         if not callable(getattr(jitter_buffer, "add", None)):
             raise AiortcCompatError("RTCRtpReceiver jitter buffer has no add()")
@@ -77,16 +94,17 @@ def _check_fast_path(dtls: Any) -> None:
     import pylibsrtp
     from pylibsrtp._binding import lib
 
-    _require(dtls, ("_tx_srtp",), "RTCDtlsTransport")
     _require(dtls.transport._connection, (
         "_nominated", "_protocols", "query_consent", "build_request", "remote_password",
-    ), "aioice.Connection")  # also media/consent.py and media/udp.py
+        "data_received",
+    ), "aioice.Connection")  # also media/consent.py, media/udp.py and media/feedback.py
     session = pylibsrtp.Session(
         policy=pylibsrtp.Policy(key=bytes(30), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
     )
-    _require(session, ("_srtp", "_cdata", "_buffer"), "pylibsrtp.Session")
-    if not callable(getattr(lib, "srtp_protect", None)):
-        raise AiortcCompatError("pylibsrtp has no srtp_protect binding")
+    _require(session, ("_srtp", "_cdata", "_buffer", "unprotect_rtcp"), "pylibsrtp.Session")
+    for binding in ("srtp_protect", "srtp_protect_rtcp"):
+        if not callable(getattr(lib, binding, None)):
+            raise AiortcCompatError(f"pylibsrtp has no {binding} binding")
 
 
 @types.coroutine

@@ -1,156 +1,24 @@
-"""The send side of subscriptions: a forwarding RTP sender and the per-track glue.
+"""The send side of subscriptions: the per-track glue between a Feed and a sender.
 
 A Downlink is the peer connection that carries one publisher's tracks to one subscriber
 (the node offers it). Each of its DownTracks pairs a sans-IO Forwarder with a
-ForwardingSender that writes rewritten packets straight to the DTLS transport.
+ForwardingSender (media/sender.py) that writes rewritten packets straight to the DTLS
+transport.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Callable
-from typing import Any
 
-from aiortc import RTCRtpSender
-from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtcrtpparameters import RTCRtpSendParameters
-from aiortc.rtp import (
-    RTCP_PSFB_APP,
-    RTCP_PSFB_FIR,
-    RTCP_PSFB_PLI,
-    RTCP_RTPFB_NACK,
-    RTP_HISTORY_SIZE,
-    AnyRtcpPacket,
-    RtcpPsfbPacket,
-    RtcpRrPacket,
-    RtcpRtpfbPacket,
-    RtpPacket,
-    unpack_remb_fci,
-)
-
-from .counters import ForwardingCounters
 from .fallback import VideoFallback
-from .fastpath import SEQ_TS_SSRC, Layout, SourcePacket, Wire, ntp_now
+from .fastpath import SourcePacket
 from .forwarder import Forwarder, Verdict
 from .ids import CLOCK_RATE, Kind
 from .interfaces import Upstream
+from .sender import ForwardingSender
 
-
-class _IdleTrack(MediaStreamTrack):
-    """Keeps aiortc's own send loop parked: recv() waits until the sender stops."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__()
-        self.kind = kind
-
-    async def recv(self) -> Any:
-        await asyncio.Event().wait()
-
-
-class ForwardingSender(RTCRtpSender):
-    """An RTCRtpSender fed with already-encoded RTP packets instead of frames.
-
-    Keeps an RTX history and aiortc's sender-report counters up to date so NACK answers and
-    RTCP SRs stay valid. Keyframe requests, NACKs it cannot answer and REMBs go to `owner`.
-
-    The history keeps, per slot, the outgoing sequence number and timestamp and the source
-    packet (shared by all subscribers); the RtpPacket aiortc's `_retransmit` reads is only
-    built when a NACK asks for it.
-    """
-
-    def __init__(self, kind: str, transport: Any, counters: ForwardingCounters) -> None:
-        super().__init__(_IdleTrack(kind), transport)
-        self.owner: DownTrack | None = None
-        self.payload_type = 0
-        self.layout = Layout(0, None, {})
-        self.wire = Wire(transport)
-        self._counters = counters
-        self._history_seq = [-1] * RTP_HISTORY_SIZE
-        self._history_ts = [0] * RTP_HISTORY_SIZE
-        self._history_src: list[SourcePacket | None] = [None] * RTP_HISTORY_SIZE
-
-    def setTransport(self, transport: Any) -> None:
-        super().setTransport(transport)
-        self.wire = Wire(transport)
-
-    async def send(self, parameters: RTCRtpSendParameters) -> None:
-        self.payload_type = parameters.codecs[0].payloadType or 0
-        self.layout = Layout.from_parameters(parameters)
-        await super().send(parameters)
-
-    def forward(self, source: SourcePacket, sequence_number: int, timestamp: int) -> int:
-        """Send one prepared packet under this stream's numbers; returns the bytes written."""
-        data = source.buffer(self.layout)
-        SEQ_TS_SSRC.pack_into(data, 2, sequence_number, timestamp, self._ssrc)
-        slot = sequence_number % RTP_HISTORY_SIZE
-        self._history_seq[slot] = sequence_number
-        self._history_ts[slot] = timestamp
-        self._history_src[slot] = source
-        sent = self.wire.send(data)
-        self._RTCRtpSender__ntp_timestamp = source.ntp
-        self._RTCRtpSender__rtp_timestamp = timestamp
-        self._RTCRtpSender__octet_count += source.payload_size  # type: ignore[attr-defined]
-        self._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
-        return sent
-
-    def has_history(self, sequence_number: int) -> bool:
-        return self._history_seq[sequence_number % RTP_HISTORY_SIZE] == sequence_number
-
-    async def _retransmit(self, sequence_number: int) -> None:
-        slot = sequence_number % RTP_HISTORY_SIZE
-        source = self._history_src[slot]
-        if self._history_seq[slot] != sequence_number or source is None:
-            return
-        packet = RtpPacket(
-            payload_type=self.payload_type,
-            marker=source.packet.marker,
-            sequence_number=sequence_number,
-            timestamp=self._history_ts[slot],
-            ssrc=self._ssrc,
-            payload=source.packet.payload,
-        )
-        packet.extensions.mid = self._RTCRtpSender__mid  # type: ignore[attr-defined]
-        packet.extensions.abs_send_time = (ntp_now() >> 14) & 0x00FFFFFF  # sent now
-        packet.extensions.audio_level = source.packet.extensions.audio_level
-        self._RTCRtpSender__rtp_history[slot] = packet  # type: ignore[attr-defined]
-        await super()._retransmit(sequence_number)
-
-    async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
-        owner = self.owner
-        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-            missing = []
-            self._counters.nacks_received += len(packet.lost)
-            if owner is not None and owner.starved:
-                return  # the video is paused for this link: no repairs into it either
-            for seq in packet.lost:
-                if self.has_history(seq):
-                    self._counters.retransmissions += 1
-                    await self._retransmit(seq)
-                else:
-                    missing.append(seq)
-            if missing:
-                self._counters.nacks_not_held += len(missing)
-                if owner is not None:
-                    owner.nack_upstream(missing)
-        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_FIR, RTCP_PSFB_PLI):
-            self._counters.keyframe_requests_received += 1
-            if owner is not None:
-                owner.request_keyframe()
-        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
-            # REMB: the subscriber's estimate of the node->subscriber path; the base class
-            # would hand it to an encoder, which a forwarding sender has none of
-            self._counters.rembs_received += 1
-            try:
-                bitrate, ssrcs = unpack_remb_fci(packet.fci)
-            except ValueError:
-                return
-            if owner is not None and self._ssrc in ssrcs:
-                owner.estimate_received(bitrate)
-        else:
-            if isinstance(packet, RtcpRrPacket):
-                self._counters.receiver_reports_received += 1
-            await super()._handle_rtcp_packet(packet)
+__all__ = ["DownTrack", "ForwardingSender"]
 
 
 class DownTrack:

@@ -5,7 +5,9 @@ serialized RTP packet per header layout (payload type, MID and extension ids; ev
 subscriber of a feed normally shares one). For each subscriber only the sequence number,
 timestamp and SSRC are patched into that buffer (`struct.pack_into`), then `Wire` protects
 it with the subscriber's SRTP session and hands it to the UDP transport of the nominated
-ICE pair. No RtpPacket, coroutine or task is created per subscriber per packet.
+ICE pair. No RtpPacket, coroutine or task is created per subscriber per packet. RTCP the
+node writes (sender reports to subscribers, NACK/PLI/REMB/RR to publishers) goes the same
+way (`Wire.send_rtcp`).
 
 `Wire` uses internals of aiortc (DTLS transport state and SRTP session), aioice (the
 nominated pair) and pylibsrtp (the session's C context and buffer). `Wire` checks them
@@ -16,6 +18,7 @@ missing, or if the pair is not a plain UDP one (a TURN relay must wrap the data)
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import struct
 import time
 from typing import Any
@@ -31,6 +34,7 @@ log = structlog.get_logger(__name__)
 
 SEQ_TS_SSRC = struct.Struct("!HII")  # at byte 2 of an RTP header
 NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 to 1970
+RTCP_MAX_PLAIN = 1500 - (4 + 16 + 128)  # room for pylibsrtp's largest SRTCP trailer
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -47,6 +51,8 @@ try:
     from aioice.ice import StunProtocol as _PlainUdp
 except ImportError:  # pragma: no cover
     _PlainUdp = None
+# asyncio's own UDP transport (private, not in its stubs)
+_SelectorUdp: type | None = getattr(asyncio.selector_events, "_SelectorDatagramTransport", None)
 
 
 def ntp_now() -> int:
@@ -139,7 +145,10 @@ class Wire:
         self._out: Any = None
         self._length: Any = _ffi.new("int *") if _ffi is not None else None
         self._pair: Any = None
+        self._nominated: dict[int, Any] = {}
         self._sendto: Any = None
+        self._udp: Any = None  # asyncio's transport, if its socket is written directly
+        self._sock_sendto: Any = None
         self._addr: tuple[str, int] | None = None
         self._fast = False
         self._background: set[asyncio.Future[Any]] = set()
@@ -152,7 +161,7 @@ class Wire:
         if dtls._tx_srtp is not self._session:
             self._bind_session(dtls._tx_srtp)
         if self._fast:
-            pair = dtls.transport._connection._nominated.get(1)
+            pair = self._nominated.get(1)
             if pair is not self._pair:
                 if pair is None:
                     return 0
@@ -169,6 +178,44 @@ class Wire:
             self.errors += 1
             return 0
         packet = out[0 : length[0]]
+        udp = self._udp
+        if udp is not None and not udp._buffer and not udp._conn_lost:
+            try:  # what asyncio's sendto does when nothing is queued, without its checks
+                self._sock_sendto(packet, self._addr)
+            except (BlockingIOError, InterruptedError):
+                udp.sendto(packet, self._addr)  # asyncio queues it and waits to write
+            except OSError as exc:
+                udp._protocol.error_received(exc)
+        else:
+            self._sendto(packet, self._addr)
+        dtls._RTCDtlsTransport__tx_bytes += len(packet)
+        dtls._RTCDtlsTransport__tx_packets += 1
+        return len(packet)
+
+    def send_rtcp(self, data: bytes) -> int:
+        """Protect and send one (compound) RTCP packet now, as `send` does RTP."""
+        dtls = self.dtls
+        if dtls._state is not State.CONNECTED:
+            return 0
+        if dtls._tx_srtp is not self._session:
+            self._bind_session(dtls._tx_srtp)
+        if self._fast:
+            pair = self._nominated.get(1)
+            if pair is not self._pair:
+                if pair is None:
+                    return 0
+                self._bind_pair(pair)
+        size = len(data)
+        if not self._fast or size > RTCP_MAX_PLAIN:
+            drive(dtls._send_rtp(bytes(data)), self._background)
+            return size
+        self._out[0:size] = data
+        length = self._length
+        length[0] = size
+        if _srtp_lib.srtp_protect_rtcp(self._srtp[0], self._cdata, length):
+            self.errors += 1
+            return 0
+        packet = self._out[0 : length[0]]
         self._sendto(packet, self._addr)
         dtls._RTCDtlsTransport__tx_bytes += len(packet)
         dtls._RTCDtlsTransport__tx_packets += 1
@@ -181,7 +228,7 @@ class Wire:
             self._srtp = session._srtp
             self._cdata = session._cdata
             self._out = session._buffer
-            self.dtls.transport._connection._nominated  # noqa: B018 - present?
+            self._nominated = self.dtls.transport._connection._nominated  # aioice's dict
             self.dtls._RTCDtlsTransport__tx_bytes  # noqa: B018
             self._fast = _srtp_lib is not None and _PlainUdp is not None
         except AttributeError:
@@ -191,6 +238,7 @@ class Wire:
 
     def _bind_pair(self, pair: Any) -> None:
         self._pair = pair
+        self._udp = self._sock_sendto = None
         protocol = getattr(pair, "protocol", None)
         transport = getattr(protocol, "transport", None)
         if type(protocol) is not _PlainUdp or transport is None:
@@ -198,3 +246,29 @@ class Wire:
             return
         self._sendto = transport.sendto
         self._addr = pair.remote_addr
+        # asyncio's own UDP transport (not uvloop's): write to its socket directly while
+        # the transport has nothing queued (~1 µs a packet less than its sendto)
+        sock = getattr(transport, "_sock", None)
+        direct = (
+            _SelectorUdp is not None and isinstance(transport, _SelectorUdp)
+            and getattr(transport, "_address", None) is None
+            and hasattr(transport, "_buffer") and hasattr(transport, "_conn_lost")
+            and sock is not None
+        )
+        self._udp = transport if direct else None
+        self._sock_sendto = sock.sendto if direct and sock is not None else None
+
+
+def send_rtcp_fast(receiver: Any) -> None:
+    """Send what `receiver` sends its publisher (receiver reports, REMB, NACK, PLI) through
+    `Wire.send_rtcp` instead of aiortc's `_send_rtp` chain. aiortc still builds the
+    packets; only their way to the socket changes."""
+    wires: list[Wire] = []
+
+    async def send_rtcp(packet: Any) -> None:
+        dtls = receiver.transport
+        if not wires or wires[0].dtls is not dtls:
+            wires[:] = [Wire(dtls)]
+        wires[0].send_rtcp(bytes(packet))
+
+    receiver._send_rtcp = send_rtcp

@@ -22,6 +22,7 @@ from .downlink import DownTrack, ForwardingSender
 from .errors import ErrorCode, MediaError
 from .fallback import Change, StreamView, VideoBudget
 from .feed import Feed
+from .feedback import take_downlink_feedback
 from .ids import DownlinkId, Identity, Kind, PublicationId, RoomId
 from .peer import PeerConfig, announce, restrict_codecs
 from .room import Room
@@ -296,6 +297,7 @@ class RoomMedia:
         except Exception as exc:
             raise MediaError(ErrorCode.BAD_SDP, f"answer rejected: {exc}") from exc
         downlink.answered = True
+        take_downlink_feedback(downlink.tracks.values())  # transports bundled by now
 
     async def close_downlink(self, downlink_id: DownlinkId) -> DownlinkClosed:
         downlink = self.downlinks.pop(downlink_id)

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     token_secret: str = Field(default="", description="HS256 secret; read or created in data_dir")
     api_key: str = Field(default="", description="Admin API key; read or created in data_dir")
     token_ttl_s: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
-    max_participants: int = Field(default=8, ge=1, le=64)
+    max_participants: int = Field(default=8, ge=1, le=256)  # the benchmark's room: N <= 256
     room_empty_grace_s: float = Field(default=30.0, ge=0)
     reconnect_grace_s: float = Field(default=60.0, ge=0,
                                      description="A lost participant's seat is held")

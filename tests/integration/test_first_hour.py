@@ -41,7 +41,7 @@ def test_a_port_in_use_is_one_line_and_exit_2_and_never_ready(tmp_path: Path) ->
 @pytest.mark.parametrize(("variable", "value", "expected"), [
     ("LIVEROOM_PORT", "abc", "expected an integer 1-65535"),
     ("LIVEROOM_PORT", "70000", "expected an integer 1-65535"),
-    ("LIVEROOM_MAX_PARTICIPANTS", "lots", "expected an integer 1-64"),
+    ("LIVEROOM_MAX_PARTICIPANTS", "lots", "expected an integer 1-256"),
     ("LIVEROOM_LOG_JSON", "maybe", "expected true or false"),
     ("LIVEROOM_ICE_HOST_ADDRESSES", "not-an-ip",
      "expected IP addresses, comma-separated; 'not-an-ip' is not one"),
