@@ -14,7 +14,7 @@ probe's rate when the link carries it, and falls to 85 % of the capacity on over
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -228,7 +228,7 @@ def test_a_keyframe_that_does_not_come_is_asked_for_again() -> None:
     assert sum(asked) == 3  # at 0, 1 and 2 s
 
 
-def drive(allocator: LayerAllocator, estimates: list[float], start: float = 0.0,
+def drive(allocator: LayerAllocator, estimates: Sequence[float], start: float = 0.0,
           track: VideoTrack | None = None) -> list[Layer | None]:
     """Targets, one update every 0.1 s, keyframes coming at once."""
     targets = []
