@@ -25,10 +25,10 @@ fills the gap, and a reserved packet that turns out to belong to a dropped pictu
 gap (the subscriber sees a loss upstream as a loss). Temporal filtering needs picture ids
 (Chromium always sends them with temporal layers); without, every packet is forwarded.
 
-Cost (`python -m media.vp8_layers`, CPython 3.11 on the shared 2-core dev machine, L1T3,
-3 packets per picture, target layer 1): see docs/architecture.md "Layers and allocation"
-for the figures; `parse_vp8` runs once per publisher packet, `rewrite` + `patch` once per
-subscriber per packet.
+Cost per packet: `python -m loadtest.vp8_bench` (timeit); the figures are in
+docs/architecture.md, "Layers and allocation". `parse_vp8` runs once per publisher packet,
+`rewrite` + `patch` once per subscriber per packet; neither builds more than one small
+object per call.
 """
 
 from __future__ import annotations
@@ -41,9 +41,13 @@ _DROPPED = -1
 _RESERVED, _FORWARDED, _DROPPED_PICTURE = 0, 1, 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Vp8Descriptor:
-    """The fields of one packet's VP8 payload descriptor (RFC 7741 section 4.2)."""
+    """The fields of one packet's VP8 payload descriptor (RFC 7741 section 4.2).
+
+    Not frozen, as `Rewrite`: a frozen dataclass's __init__ sets each field through
+    object.__setattr__ (`parse_vp8` took 2.1 us frozen, 0.96 us not, in
+    loadtest/vp8_bench.py). Treat both as read-only."""
 
     size: int
     """Bytes of the descriptor; the VP8 payload follows."""
@@ -117,7 +121,7 @@ def parse_vp8(payload: bytes | bytearray | memoryview, offset: int = 0) -> Vp8De
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rewrite:
     """A packet to forward, with its new numbers (the fields the input lacks are -1)."""
 
