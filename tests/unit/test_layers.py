@@ -20,7 +20,7 @@ IO_LIBRARIES = ("asyncio", "aiortc", "aioice", "aiohttp", "av", "pylibsrtp", "re
 MEDIA_CORE = (
     "media.ids", "media.errors", "media.rtp", "media.forwarder", "media.keyframes",
     "media.room", "media.bandwidth", "media.fallback", "media.nacks", "media.counters",
-    "media.starvation", "media.shedding", "media.talk",
+    "media.starvation", "media.shedding", "media.talk", "media.vp8_layers", "media.allocator",
 )
 # the recorder's sans-IO core: clock, segment boundaries, frames, consent decisions
 RECORDER_CORE = (
