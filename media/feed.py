@@ -37,6 +37,10 @@ from .rtp import vp8_starts_keyframe
 log = structlog.get_logger(__name__)
 
 FALLBACK_CHECK_S = 0.5
+RESUMED_AFTER_S = 1.0
+"""A source silent this long that sends again (same connection: its link came back) is
+asked for a keyframe at once: the packets sent meanwhile are lost and later frames refer
+to them (issue 17: a browser that keeps its peer connections through a 5 s cut)."""
 
 SendRtcp = Callable[[AnyRtcpPacket], Coroutine[Any, Any, None]]
 
@@ -224,8 +228,13 @@ class Feed:
         now = self._clock()
         if self._late.late(packet.timestamp, now):
             return  # queued while the publisher's link was down: seconds old (lateness.py)
+        resumed = (self.last_packet_at is not None
+                   and now - self.last_packet_at >= RESUMED_AFTER_S)
         self.source_ssrc = packet.ssrc
         self.last_packet_at = now
+        if resumed:  # its link is back: what it sent meanwhile is lost, frames refer to it
+            self._throttle = KeyframeThrottle(0.5)
+            self.request_keyframe(now)
         counters = self._kind_counters
         counters.packets_received += 1
         if self.nacks is not None:
