@@ -93,3 +93,18 @@ export class StallRule {
     this.#seen.clear();
   }
 }
+
+/** After the link came back, how long kept peer connections get to be connected again
+ * before the page rebuilds them (they normally are within a round trip). */
+export const LINK_BACK_WAIT_MS = 1000;
+
+/**
+ * The link came back after `offline` (the page kept its socket and peer connections):
+ * 'kept' when every peer connection is connected again, 'rebuild' at once when one failed
+ * or closed (Chromium gives a connection up after ~15 s without an answer; the node's
+ * after ~30 s), otherwise 'wait'. `states`: their `connectionState`s.
+ */
+export function linkBack(states) {
+  if (states.some((s) => s === 'failed' || s === 'closed')) return 'rebuild';
+  return states.every((s) => s === 'connected') ? 'kept' : 'wait';
+}
