@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_p7_cuts_a_real_link_and_the_session_comes_back() -> None:
 async def test_without_root_p7_falls_back_to_the_impairment_and_the_report_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(netcut.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     report = GateReport(1, 1, "", "", {}, {})
     lines: list[str] = []
     assert await _link_cut(CUT, report, lines.append) is None
