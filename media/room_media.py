@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from .consent import guard_consent
+from .consent import check_consent_now, guard_consent
 from .counters import ForwardingCounters
 from .downlink import DownTrack, ForwardingSender
 from .errors import ErrorCode, MediaError
@@ -320,6 +320,12 @@ class RoomMedia:
         for downlink in list(self.downlinks.values()):
             if downlink.subscriber == identity:
                 await self.close_downlink(downlink.id)
+
+    def check_ice(self, identity: Identity) -> int:
+        """One ICE consent check now on each of the participant's peer connections."""
+        pcs = [self.uplinks.get(identity)] + [
+            d.pc for d in self.downlinks.values() if d.subscriber == identity]
+        return sum(check_consent_now(pc) for pc in pcs if pc is not None)
 
     def uplink_stalled(
         self, identity: Identity, now: float, video_after: float, audio_after: float,

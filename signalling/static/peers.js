@@ -138,14 +138,19 @@ export class Peers {
 
   /** The link is back after `hold`: resolves true once every peer connection is
    * connected again (kept: the stall clock starts afresh), false as soon as one failed or
-   * after `waitMs` (rebuild them), null if nothing was held. */
-  async linkBack(waitMs) {
+   * after `waitMs` (rebuild them), null if nothing was held. Over the kept socket
+   * (`signalling`, if still open) the node is asked to check ICE on them at once: a
+   * connection the browser gave up comes back when it answers (continuity.js `linkBack`). */
+  async linkBack(waitMs, signalling) {
     if (!this.#held) return null;
+    const asked = signalling?.isOpen ?? false;
+    if (asked) signalling.request({ type: 'ping', ice: true }, waitMs).catch(() => {});
     const end = performance.now() + waitMs;
     for (;;) {
       if (!this.#held) return null; // closed meanwhile
       const pcs = [this.uplink?.pc, ...[...this.downlinks.values()].map((d) => d.pc)];
-      const verdict = linkBack(pcs.filter((pc) => pc !== undefined).map((pc) => pc.connectionState));
+      const states = pcs.filter((pc) => pc !== undefined).map((pc) => pc.connectionState);
+      const verdict = linkBack(states, asked);
       if (verdict !== 'wait' || performance.now() >= end) {
         this.#held = false;
         if (verdict === 'kept') this.stalls.clear();

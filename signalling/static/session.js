@@ -161,7 +161,7 @@ export class Session extends EventTarget {
       if (!this.peers.hold()) return;
       this.view.alerter.say('Connection lost. Reconnecting…');
     } else {
-      const kept = await this.peers.linkBack(LINK_BACK_WAIT_MS);
+      const kept = await this.peers.linkBack(LINK_BACK_WAIT_MS, this.signalling);
       if (kept === null || this.state !== 'live') return;
       if (!kept) return this.#reconnect();
       this.view.alerter.say('Reconnected.');
