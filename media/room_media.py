@@ -322,9 +322,15 @@ class RoomMedia:
                 await self.close_downlink(downlink.id)
 
     def check_ice(self, identity: Identity) -> int:
-        """One ICE consent check now on each of the participant's peer connections."""
-        pcs = [self.uplinks.get(identity)] + [
-            d.pc for d in self.downlinks.values() if d.subscriber == identity]
+        """The participant's link is back: one ICE consent check now on each of its peer
+        connections, and a keyframe for each of its video downlinks (what they carried
+        meanwhile was lost: its decoders need a new start)."""
+        downlinks = [d for d in self.downlinks.values() if d.subscriber == identity]
+        for downlink in downlinks:
+            video = downlink.tracks.get(Kind.VIDEO)
+            if video is not None:
+                video.request_keyframe()
+        pcs = [self.uplinks.get(identity), *(d.pc for d in downlinks)]
         return sum(check_consent_now(pc) for pc in pcs if pc is not None)
 
     def uplink_stalled(
