@@ -44,6 +44,23 @@ def guard_consent(
         connection.query_consent = _consent_loop(connection, lag, clock)
 
 
+def check_consent_now(pc: Any) -> int:
+    """Send one consent check on each nominated pair of `pc` now, without waiting for the
+    answer (the loop above goes on as before); returns how many were sent. A browser that
+    gave its connection up after ~15 s without answers (Chromium) takes it back when it
+    answers a check: asked for by a client whose link came back (`ping {ice}`)."""
+    sent = 0
+    for connection in ice_connections(pc):
+        if connection.remote_password is None:
+            continue  # not connected yet
+        for pair in list(connection._nominated.values()):
+            request = connection.build_request(pair, nominate=False)
+            request.add_message_integrity(connection.remote_password.encode("utf8"))
+            pair.protocol.send_stun(request, pair.remote_addr)
+            sent += 1
+    return sent
+
+
 def _consent_loop(
     connection: Connection, lag: LoopLag, clock: Callable[[], float]
 ) -> Callable[[], Any]:

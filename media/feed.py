@@ -32,11 +32,18 @@ from .interfaces import SenderReportSink, Sink
 from .keyframes import KeyframeThrottle
 from .lateness import LateBurst
 from .nacks import NackList
-from .rtp import vp8_starts_keyframe
+from .rtp import seq_diff, vp8_starts_keyframe
 
 log = structlog.get_logger(__name__)
 
 FALLBACK_CHECK_S = 0.5
+RESUMED_AFTER_S = 1.0
+"""A source silent this long that sends again with packets missing (same connection: its
+link came back; not a node that was starved, whose socket kept them all) is treated as a
+new source: its Sinks go on from the last numbers sent (video from a
+keyframe, asked for at once) and the gap is not NACKed. The packets sent meanwhile are
+lost and later frames refer to them (issue 17: a browser kept its peer connections
+through a 5 s cut; the tutor's decoder got no picture for 8 s, NACKing the gap)."""
 
 SendRtcp = Callable[[AnyRtcpPacket], Coroutine[Any, Any, None]]
 
@@ -86,6 +93,7 @@ class Feed:
         self.source_ssrc: int | None = None
         self.muted = False
         self.last_packet_at: float | None = None
+        self._last_seq: int | None = None
         self._throttle = KeyframeThrottle(0.5)
         self._late = LateBurst(CLOCK_RATE[kind])  # a link that came back flushes old packets
         self._counters = counters
@@ -109,6 +117,7 @@ class Feed:
         self.receiver = receiver  # the replaced one's late packets are dropped (on_packet)
         self.source_ssrc = None
         self.last_packet_at = None
+        self._last_seq = None
         self._throttle = KeyframeThrottle(0.5)  # the new source is asked for one at once
         self._late = LateBurst(CLOCK_RATE[self.kind])
         receiver._RTCRtpReceiver__jitter_buffer = PacketTap(self, receiver)  # type: ignore[attr-defined]
@@ -232,8 +241,18 @@ class Feed:
         now = self._clock()
         if self._late.late(packet.timestamp, now):
             return  # queued while the publisher's link was down: seconds old (lateness.py)
+        resumed = (self.last_packet_at is not None and self._last_seq is not None
+                   and now - self.last_packet_at >= RESUMED_AFTER_S
+                   and seq_diff(packet.sequence_number, self._last_seq) > 1)  # some lost
         self.source_ssrc = packet.ssrc
         self.last_packet_at = now
+        self._last_seq = packet.sequence_number
+        if resumed:  # its link is back: what it sent meanwhile is lost, frames refer to it
+            self.restart_sinks()  # the subscribers' streams go on without a gap to NACK
+            if self.nacks is not None:
+                self.nacks = NackList()  # nor does the node ask for what was lost
+            self._throttle = KeyframeThrottle(0.5)
+            self.request_keyframe(now)
         counters = self._kind_counters
         counters.packets_received += 1
         if self.nacks is not None:

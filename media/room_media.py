@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from .consent import guard_consent
+from .consent import check_consent_now, guard_consent
 from .counters import ForwardingCounters
 from .downlink import DownTrack, ForwardingSender
 from .errors import ErrorCode, MediaError
@@ -322,6 +322,18 @@ class RoomMedia:
         for downlink in list(self.downlinks.values()):
             if downlink.subscriber == identity:
                 await self.close_downlink(downlink.id)
+
+    def check_ice(self, identity: Identity) -> int:
+        """The participant's link is back: one ICE consent check now on each of its peer
+        connections, and a keyframe for each of its video downlinks (what they carried
+        meanwhile was lost: its decoders need a new start)."""
+        downlinks = [d for d in self.downlinks.values() if d.subscriber == identity]
+        for downlink in downlinks:
+            video = downlink.tracks.get(Kind.VIDEO)
+            if video is not None:
+                video.request_keyframe()
+        pcs = [self.uplinks.get(identity), *(d.pc for d in downlinks)]
+        return sum(check_consent_now(pc) for pc in pcs if pc is not None)
 
     def uplink_stalled(
         self, identity: Identity, now: float, video_after: float, audio_after: float,

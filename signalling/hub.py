@@ -136,6 +136,12 @@ class RoomHub:
             self.media.set_muted(PublicationId(f"{identity}:{kind}"), muted)
             self._broadcast(events)
 
+    def check_ice(self, identity: Identity) -> None:
+        """The participant's link is back (`ping {ice}`): check ICE consent on its peer
+        connections now, so that a connection its browser gave up answers and revives."""
+        sent = self.media.check_ice(identity)
+        log.info("ice_checked", room=self.id, participant=identity, checks=sent)
+
     async def record(self, identity: Identity, active: bool) -> None:
         """A participant asks to start or stop recording the room (the recorder decides)."""
         self.room.get(identity)

@@ -133,6 +133,7 @@ class Leave(_Message):
 class Ping(_Message):
     type: Literal["ping"] = "ping"
     id: RequestId
+    ice: bool = False  # "my link is back": the node checks ICE consent on my connections now
 
 
 class Record(_Message):

@@ -123,7 +123,9 @@ class Session:
             case p.Record(id=rid, active=active):
                 await self.hub.record(identity, active)
                 self.conn.send(p.Ok(id=rid))
-            case p.Ping(id=rid):
+            case p.Ping(id=rid, ice=ice):
+                if ice:
+                    self.hub.check_ice(identity)
                 self.conn.send(p.Ok(id=rid))
             case p.Leave(id=rid, unload=unload):
                 self.conn.send(p.Ok(id=rid))

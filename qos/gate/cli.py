@@ -62,6 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder-floor", type=int, default=30, metavar="KBPS",
                         help="lowest bitrate of the probe's VP8 encoder: 30 as Chrome's; "
                              "250 is aiortc's own (30)")
+    parser.add_argument("--outage", choices=["impairment", "link"], default="impairment",
+                        help="P7's outage: in the client process (impairment, default) or a "
+                             "real link cut, the learner behind a veth set down (link; needs "
+                             "root, else the impairment with a note in the report)")
     parser.add_argument("--quiet", action="store_true", help="only print the verdict")
 
 
@@ -86,6 +90,7 @@ def config_from(args: argparse.Namespace) -> GateConfig:
         retries=args.retries,
         receiver=args.receiver,
         encoder_floor_kbps=args.encoder_floor,
+        outage=args.outage,
     )
 
 

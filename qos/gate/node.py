@@ -47,7 +47,9 @@ class GateNode:
         return None if self._runner is None else self._runner.app
 
     @classmethod
-    async def local(cls, ice_addresses: tuple[str, ...] = ("127.0.0.1",)) -> GateNode:
+    async def local(cls, ice_addresses: tuple[str, ...] = ("127.0.0.1",),
+                    also_on: str | None = None) -> GateNode:
+        """`also_on`: an address to listen on besides loopback (a real link cut's veth)."""
         data_dir = tempfile.TemporaryDirectory(prefix="liveroom-gate-")
         secret = secrets.token_urlsafe(32)
         port = free_port()
@@ -60,6 +62,8 @@ class GateNode:
         before = asyncio.all_tasks()
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
+        if also_on is not None:
+            await web.TCPSite(runner, also_on, port).start()
         node = cls(f"http://127.0.0.1:{port}", secret, runner, data_dir)
         node._tasks = asyncio.all_tasks() - before  # the node's background tasks (its ticker)
         return node
@@ -80,6 +84,11 @@ class GateNode:
         # the clients run in this process: their host candidates follow the same pin
         pin_host_addresses(ice_addresses)
         return cls(url, secret)
+
+    def url_at(self, address: str) -> str:
+        """This node's URL at another of its addresses (`local(also_on=...)`)."""
+        port = self.url.rpartition(":")[2]
+        return f"http://{address}:{port}"
 
     def token(self, room: str, identity: str, role: Role) -> str:
         return mint(self.secret, room=room, identity=identity, role=role, ttl_s=3600)

@@ -37,7 +37,7 @@ from signalling.client import Client
 from signalling.client.clip import Clip, ClipTrack, read_frame_number
 from signalling.client.continuity import ReconnectPolicy
 
-from . import figures
+from . import figures, netcut
 from .counters import Deltas
 from .host import HostMonitor
 from .model import RunResult, Sample
@@ -81,9 +81,12 @@ class GateRun:
     """Clients, viewers and measurements of one run (use `run()` then `close()`)."""
 
     def __init__(self, node: GateNode, profile: Profile, repeat: int, seed: int,
-                 config: RunConfig, clip: Sequence[Clip]) -> None:
+                 config: RunConfig, clip: Sequence[Clip],
+                 cut: netcut.LinkCut | None = None) -> None:
         self.node, self.profile, self.repeat, self.seed = node, profile, repeat, seed
         self.config, self.clip = config, clip
+        # an outage by a real link cut: the subject's sockets behind the veth (netcut.py)
+        self.cut = cut if profile.outage_s is not None else None
         self.room = f"gate-{profile.name.replace(':', '-')}-{repeat}-{secrets.token_hex(3)}"
         self.impairment = Impairment(seed=seed, inbound=profile.link, outbound=profile.link)
         self.tutor = self._client(TUTOR, Role.TUTOR, seed)
@@ -112,9 +115,12 @@ class GateRun:
 
     def _client(self, identity: str, role: Role, seed: int,
                 impairment: Impairment | None = None, reception: bool = False) -> Client:
-        return Client(self.node.url, self.room, self.node.token(self.room, identity, role),
+        url, factory = self.node.url, None
+        if impairment is not None and self.cut is not None:  # the subject, behind the veth
+            url, factory = self.node.url_at(self.cut.node_address), self.cut.socket_factory
+        return Client(url, self.room, self.node.token(self.room, identity, role),
                       impairment=impairment, reconnect=ReconnectPolicy(), seed=seed,
-                      reception=reception)
+                      reception=reception, socket_factory=factory)
 
     @property
     def clients(self) -> list[Client]:
@@ -130,10 +136,13 @@ class GateRun:
         self._tracks += [audio, video]
         await self.tutor.publish([audio, video])
         for learner in self.learners:
-            await learner.join()
-            tracks = [ClipTrack(self.clip[0], "audio"), ClipTrack(self.clip, "video")]
-            self._tracks += tracks
-            await learner.publish(tracks)
+            behind = self.cut is not None and learner is self.subject
+            context = netcut.active(self.cut) if self.cut and behind else contextlib.nullcontext()
+            with context:
+                await learner.join()  # its tasks keep the context: their sockets too
+                tracks = [ClipTrack(self.clip[0], "audio"), ClipTrack(self.clip, "video")]
+                self._tracks += tracks
+                await learner.publish(tracks)
         for learner in self.learners:
             subject = learner is self.subject
             self.viewers.append(Viewer(
@@ -207,13 +216,20 @@ class GateRun:
     def _disrupt(self) -> None:
         now = time.monotonic()
         self._disruption_at = now
-        if self.profile.outage_s is not None:
+        if self.profile.outage_s is not None and self.cut is not None:
+            self._disruption_at = self.cut.cut()  # ip link set down
+            asyncio.get_running_loop().call_later(self.profile.outage_s, self._restore)
+        elif self.profile.outage_s is not None:
             self.impairment.cut(self.profile.outage_s, now=now)
             self._restored_at = now + self.profile.outage_s
         elif self.profile.address_change:
             self.impairment.change_address()
             self._restored_at = now
         log.info("gate_disrupted", profile=self.profile.name, room=self.room)
+
+    def _restore(self) -> None:
+        if self.cut is not None and self._disruption_at is not None and self._restored_at is None:
+            self._restored_at = self.cut.restore()
 
     def _subject_seen(self, event: type[p.ParticipantLeft] | type[p.ParticipantReconnecting]
                       ) -> bool:
@@ -288,6 +304,7 @@ class GateRun:
         return r
 
     async def close(self) -> None:
+        self._restore()  # never leave the link down for the next run
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -311,9 +328,10 @@ async def _sleep_until(when: float) -> None:
 
 
 async def run_once(node: GateNode, profile: Profile, repeat: int, seed: int,
-                   config: RunConfig, clip: Sequence[Clip]) -> RunResult:
+                   config: RunConfig, clip: Sequence[Clip],
+                   cut: netcut.LinkCut | None = None) -> RunResult:
     """One repeat of a profile; a run that cannot complete returns with `error` set."""
-    gate_run = GateRun(node, profile, repeat, seed, config, clip)
+    gate_run = GateRun(node, profile, repeat, seed, config, clip, cut)
     try:
         return await gate_run.run()
     except Exception as exc:

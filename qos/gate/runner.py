@@ -15,6 +15,7 @@ import aiortc.codecs.vpx
 from qos.probe_source import ProbeConfig
 from signalling.client.clip import Clip, encode_clip
 
+from . import netcut
 from .aggregate import profile_metrics
 from .baseline import compare
 from .load import runs_from_report
@@ -60,6 +61,9 @@ class GateConfig:
     encoder_floor_kbps: int = 30
     """The lowest bitrate the tutor's probe encoder goes down to. Chrome's VP8 goes to
     30 kbps; aiortc's stops at 250 kbps, below what P5 and a shared P4 link allow."""
+    outage: str = "impairment"
+    """How P7 takes the subject's network down: "impairment" (in the client process) or
+    "link" (its sockets in a namespace of their own behind a veth set down: `netcut`)."""
 
     def run_config(self) -> RunConfig:
         if self.scenario not in SCENARIOS:
@@ -76,7 +80,7 @@ class GateConfig:
             "ice_addresses": list(self.ice_addresses), "seed": self.seed,
             "probe": asdict(self.probe), "psnr_every": self.psnr_every,
             "retries": self.retries, "receiver": self.receiver,
-            "encoder_floor_kbps": self.encoder_floor_kbps,
+            "encoder_floor_kbps": self.encoder_floor_kbps, "outage": self.outage,
             "learner_video_kbps": [bps // 1000 for _, _, bps, _ in LEARNER_LADDER],
         }
 
@@ -152,6 +156,30 @@ def overloaded(run: RunResult, limit: float = 0.5) -> bool:
     return sum(s.disturbed for s in run.samples) > limit * len(run.samples)
 
 
+async def _link_cut(config: GateConfig, report: GateReport,
+                    progress: Callable[[str], None]) -> netcut.LinkCut | None:
+    """The real link for P7 if asked for and possible; the report says which cut ran."""
+    if config.outage != "link" or not any(p.outage_s for p in config.profiles):
+        report.config["outage_cut"] = "impairment"
+        return None
+    why = "the node is not in this process (--url)" if config.url else netcut.LinkCut.usable()
+    if why is None:
+        cut = netcut.LinkCut()
+        try:
+            await cut.start()
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            await cut.close()
+            why = f"the link could not be made: {exc}"
+        else:
+            report.config["outage_cut"] = "link"
+            return cut
+    note = f"--outage link asked for, but {why}: P7 used the in-process impairment"
+    progress(f"  {note}")
+    report.config["outage_cut"] = "impairment"
+    report.config["outage_cut_note"] = note
+    return None
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
@@ -167,12 +195,17 @@ async def run_gate(
     report = GateReport(SCHEMA, thresholds.version, _now(), "", machine(), config.describe(),
                         known_gaps=thresholds.gap_reasons())
     clip = learner_ladder()
+    cut = await _link_cut(config, report, progress)
     if config.url:
         if not config.token_secret:
             raise ValueError("--url needs --token-secret (the node's LIVEROOM_TOKEN_SECRET)")
         node = GateNode.remote(config.url, config.token_secret, config.ice_addresses)
+    elif cut is not None:  # the node is reached over the veth too
+        node = await GateNode.local((*config.ice_addresses, cut.node_address),
+                                    also_on=cut.node_address)
     else:
         node = await GateNode.local(config.ice_addresses)
+    undo = netcut.install(asyncio.get_running_loop()) if cut is not None else None
     floor, aiortc.codecs.vpx.MIN_BITRATE = aiortc.codecs.vpx.MIN_BITRATE, (
         config.encoder_floor_kbps * 1000)  # read by every Vp8Encoder of this process
     try:
@@ -181,13 +214,13 @@ async def run_gate(
             for repeat in range(config.repeats):
                 seed = config.seed * 1000 + index * 10 + repeat
                 progress(f"{profile.name} ({profile.title}) run {repeat + 1}/{config.repeats}")
-                run = await run_once(node, profile, repeat, seed, run_config, clip)
+                run = await run_once(node, profile, repeat, seed, run_config, clip, cut)
                 for _ in range(config.retries):
                     if not overloaded(run):
                         break
                     progress("  the host was too busy to measure: running it again")
                     await asyncio.sleep(2.0)
-                    run = await run_once(node, profile, repeat, seed, run_config, clip)
+                    run = await run_once(node, profile, repeat, seed, run_config, clip, cut)
                 runs.append(run)
                 if run.error:
                     progress(f"  error: {run.error}")
@@ -206,6 +239,10 @@ async def run_gate(
                     progress(f"    [{check.level}] {check.message}")
     finally:
         aiortc.codecs.vpx.MIN_BITRATE = floor
+        if undo is not None:
+            undo()
+        if cut is not None:
+            await cut.close()
         try:
             await node.close()
         except Exception as exc:  # a background task of the node died during the gate

@@ -61,6 +61,7 @@ class Client:
         reconnect: ReconnectPolicy | None = None,
         seed: int = 0,
         reception: bool = False,
+        socket_factory: Callable[[Any], Any] | None = None,
     ) -> None:
         self.ws_url = base_url.replace("http", "ws", 1).rstrip("/") + f"/v1/rooms/{room}/ws"
         self.entry_url = self.ws_url  # a failed reconnect asks here again (redirected)
@@ -68,6 +69,7 @@ class Client:
         self.impairment = impairment
         self.record_packets = record_packets
         self.reception = reception  # browser-like receive pipeline (reception.py)
+        self.socket_factory = socket_factory  # the WebSocket's (the gate's real link cut)
         self.joined: p.Joined | None = None
         self.events: list[p.ServerMessage] = []
         self.downlinks: dict[str, RemoteDownlink] = {}
@@ -109,7 +111,8 @@ class Client:
         if self.impairment is not None and self.impairment.outage():
             raise ConnectionError("network is down (impairment outage)")
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            connector = aiohttp.TCPConnector(socket_factory=self.socket_factory)
+            self._session = aiohttp.ClientSession(connector=connector)
         return await self._session.ws_connect(self.ws_url, max_msg_size=1 << 22)
 
     async def _redial(self) -> None:

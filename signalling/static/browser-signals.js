@@ -1,16 +1,17 @@
 // What the browser knows at once about its link and its tab, for the session (issue 17):
-// `offline` (the link went: reconnect now instead of waiting for a stall), `online` (cut
-// the current retry wait short), and the tab going away (pagehide, not into the
-// back-forward cache: tell the node).
+// `offline` (the link went: say so now, hold the connections), `online` (see whether they
+// came back; cut the current retry wait short), and the tab going away (pagehide, not into
+// the back-forward cache: tell the node).
 
 export class BrowserSignals {
   #wake = null; // ends the current wait() early
   #onOffline;
-  #onOnline = () => { this.#wake?.(); };
+  #onOnline;
   #onPageHide;
 
-  constructor({ onOffline, onPageHide }) {
+  constructor({ onOffline, onOnline, onPageHide }) {
     this.#onOffline = () => onOffline();
+    this.#onOnline = () => { this.#wake?.(); onOnline(); };
     this.#onPageHide = (event) => { if (!event.persisted) onPageHide(); };
   }
 

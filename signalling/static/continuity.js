@@ -96,3 +96,20 @@ export class StallRule {
     this.#seen.clear();
   }
 }
+
+/** After the link came back, how long kept peer connections get to be connected again
+ * before the page rebuilds them (they normally are within a round trip). */
+export const LINK_BACK_WAIT_MS = 1000;
+
+/**
+ * The link came back after `offline` (the page kept its socket and peer connections):
+ * 'kept' when every peer connection is connected again, otherwise 'wait', but 'rebuild'
+ * at once when one is closed, or failed (Chromium gives a connection up after ~15 s
+ * without an answer) unless `asked`: the node was asked to check them (`ping {ice}`), and
+ * a failed connection that answers the node's check comes back (the node's own side gives
+ * up after ~30 s). `states`: their `connectionState`s.
+ */
+export function linkBack(states, asked = false) {
+  if (states.some((s) => s === 'closed' || (s === 'failed' && !asked))) return 'rebuild';
+  return states.every((s) => s === 'connected') ? 'kept' : 'wait';
+}

@@ -2,7 +2,7 @@
 // per remote publisher, and the watchdog that finds a dead one. No DOM: it tells the page
 // what happened through the callbacks it was built with.
 
-import { StallRule } from './continuity.js';
+import { StallRule, linkBack } from './continuity.js';
 import { acceptOffer, publish } from './media.js';
 import { QualityMonitor } from './quality.js';
 
@@ -34,6 +34,7 @@ export class Peers {
   #peerTimers = new Map();
   #watchdog = null;
   #watching = false;
+  #held = false; // offline: kept as they are until the link is back (linkBack)
 
   constructor({ iceServers, policy, ...callbacks }) {
     this.iceServers = iceServers;
@@ -42,6 +43,18 @@ export class Peers {
     this.uplink = null; // {pc, monitor}
     this.downlinks = new Map(); // id -> {id, publisher, owner, pc, stream, monitor}
     this.stalls = new StallRule(policy.stallAfterMs);
+  }
+
+  /** Offline: the peer connections are kept, unwatched, until `linkBack`. */
+  get held() {
+    return this.#held;
+  }
+
+  /** The browser went offline: keep everything as it is; false if already held. */
+  hold() {
+    if (this.#held) return false;
+    this.#held = true;
+    return true;
   }
 
   /** Some peer connection is `disconnected` or `failed`. */
@@ -120,6 +133,31 @@ export class Peers {
     this.#peerTimers.clear();
     this.#problems.clear();
     this.stalls.clear();
+    this.#held = false;
+  }
+
+  /** The link is back after `hold`: resolves true once every peer connection is
+   * connected again (kept: the stall clock starts afresh), false as soon as one failed or
+   * after `waitMs` (rebuild them), null if nothing was held. Over the kept socket
+   * (`signalling`, if still open) the node is asked to check ICE on them at once: a
+   * connection the browser gave up comes back when it answers (continuity.js `linkBack`). */
+  async linkBack(waitMs, signalling) {
+    if (!this.#held) return null;
+    const asked = signalling?.isOpen ?? false;
+    if (asked) signalling.request({ type: 'ping', ice: true }, waitMs).catch(() => {});
+    const end = performance.now() + waitMs;
+    for (;;) {
+      if (!this.#held) return null; // closed meanwhile
+      const pcs = [this.uplink?.pc, ...[...this.downlinks.values()].map((d) => d.pc)];
+      const states = pcs.filter((pc) => pc !== undefined).map((pc) => pc.connectionState);
+      const verdict = linkBack(states, asked);
+      if (verdict !== 'wait' || performance.now() >= end) {
+        this.#held = false;
+        if (verdict === 'kept') this.stalls.clear();
+        return verdict === 'kept';
+      }
+      await new Promise((resolve) => { setTimeout(resolve, 25); });
+    }
   }
 
   // --- connection problems ---------------------------------------------------------------
@@ -133,8 +171,8 @@ export class Peers {
       const first = !this.#problems.has(key);
       this.#problems.add(key);
       this.on.onProblem(owner, first);
-      // failed, or the browser knows it is offline: no point waiting for ICE to recover
-      if (state === 'failed' || !navigator.onLine) this.on.onLost();
+      // offline: the session holds everything until the link is back (`linkBack`)
+      if (!navigator.onLine) { /* held */ } else if (state === 'failed') this.on.onLost();
       else if (!this.#peerTimers.has(key)) {
         this.#peerTimers.set(key, setTimeout(() => {
           this.#peerTimers.delete(key);
@@ -166,7 +204,7 @@ export class Peers {
   }
 
   async #watch() {
-    if (!this.on.isLive() || this.#watching) return;
+    if (!this.on.isLive() || this.#held || this.#watching) return;
     this.#watching = true;
     try {
       await this.#checkTransports();
@@ -186,7 +224,7 @@ export class Peers {
       } catch {
         continue;
       }
-      if (this.stalls.stalled(pc, bytes, now) && this.on.isLive()) {
+      if (this.stalls.stalled(pc, bytes, now) && this.on.isLive() && !this.#held) {
         console.warn('peer connection stalled: reconnecting');
         this.on.onLost();
         return;

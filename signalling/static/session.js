@@ -1,15 +1,14 @@
 // A live session: the glue between the socket (signalling.js), the room model (roster.js),
 // this page's camera and microphone (local.js), the peer connections (peers.js), the
-// reconnect rules (continuity.js) and what the page shows and says (room-view.js).
-// After a lost connection it joins again with the resume token of its last `joined` (the
-// node holds the seat meanwhile and gives it back), publishes the same local stream again
-// and re-applies its mute state. When to give up, how long to wait and what counts as a
-// stall are the node's client contract (docs/continuity.md), handed in as `policy`.
+// reconnect rules (continuity.js, retry.js) and what the page shows and says (room-view.js).
+// A lost connection is rejoined with the last `joined`'s resume token, the same stream
+// published again, the mute state re-applied; the numbers are the node's (`policy`).
 
 import { BrowserSignals } from './browser-signals.js';
-import { FINAL_JOIN_ERRORS, finalReason } from './continuity.js';
+import { LINK_BACK_WAIT_MS, finalReason } from './continuity.js';
 import { LocalMedia } from './local.js';
 import { Peers } from './peers.js';
+import { retryJoin } from './retry.js';
 import { RoomView } from './room-view.js';
 import { Roster } from './roster.js';
 import { CLOSE, PROTOCOL_VERSION, Signalling, SignallingError, socketUrl } from './signalling.js';
@@ -18,7 +17,8 @@ export class Session extends EventTarget {
   #published = false; // published at least once (so a publish now is a re-publish)
   // what the browser knows at once: offline, online, the tab going away
   #browser = new BrowserSignals({
-    onOffline: () => { if (this.state === 'live') this.#reconnect(); },
+    onOffline: () => this.#hold(true),
+    onOnline: () => this.#hold(false),
     onPageHide: () => this.#unload(),
   });
 
@@ -50,25 +50,15 @@ export class Session extends EventTarget {
     this.recording = false;
   }
 
-  get muted() {
-    return this.local.muted; // {audio, video}
-  }
+  get muted() { return this.local.muted; } // {audio, video}
 
-  get announcer() {
-    return this.view.announcer;
-  }
+  get announcer() { return this.view.announcer; }
 
-  get participants() {
-    return this.roster.participants;
-  }
+  get participants() { return this.roster.participants; }
 
-  get localParticipant() {
-    return this.roster.local;
-  }
+  get localParticipant() { return this.roster.local; }
 
-  get uplink() {
-    return this.peers.uplink; // {pc, monitor} or null
-  }
+  get uplink() { return this.peers.uplink; } // {pc, monitor} or null
 
   // --- lifecycle -----------------------------------------------------------------------
 
@@ -164,6 +154,24 @@ export class Session extends EventTarget {
     else this.#reconnect();
   }
 
+  /** Offline: say so at once but keep the socket and the peer connections (after a short
+   * cut they carry on; new ones could not be made before the link is back anyway).
+   * Online: keep what came back, or rebuild (Peers.linkBack, docs/continuity.md). */
+  async #hold(offline) {
+    if (this.state !== 'live') return;
+    if (offline) {
+      if (!this.peers.hold()) return;
+      this.view.alerter.say('Connection lost. Reconnecting…');
+    } else {
+      const kept = await this.peers.linkBack(LINK_BACK_WAIT_MS, this.signalling);
+      if (kept === null || this.state !== 'live') return;
+      if (!kept) return this.#reconnect();
+      this.view.alerter.say('Reconnected.');
+    }
+    this.#markOthers(offline); // their tiles keep the last frame, marked reconnecting
+    this.#updateBanner();
+  }
+
   async #reconnect() {
     if (this.state !== 'live') return;
     this.state = 'reconnecting';
@@ -174,35 +182,22 @@ export class Session extends EventTarget {
     old?.close(CLOSE.NORMAL, 'reconnecting');
     this.view.freezeFrames(this.roster.values());
     this.#closePeers();
-    const started = performance.now();
-    for (let attempt = 0; ; attempt += 1) {
-      const delay = this.policy.nextRetryDelay(attempt, performance.now() - started, Math.random());
-      if (delay === null) {
-        this.#end('lost');
-        return;
-      }
-      await this.#browser.wait(delay); // cut short when the browser is online again
-      if (this.state !== 'reconnecting') return;
-      try {
-        await this.#connect();
-      } catch (error) {
-        if (this.state !== 'reconnecting') return;
-        if (error instanceof SignallingError && FINAL_JOIN_ERRORS.has(error.code)) {
-          this.#end(error.code);
-          return;
-        }
-        continue;
-      }
-      if (this.state !== 'reconnecting') {
-        this.signalling?.close();
-        return;
-      }
-      this.state = 'live';
-      this.#updateBanner();
-      this.view.alerter.say('Reconnected.');
-      this.dispatchEvent(new Event('reconnected'));
+    const outcome = await retryJoin({
+      policy: this.policy,
+      wait: (ms) => this.#browser.wait(ms), // cut short when the browser is online again
+      attempt: () => this.#connect(),
+      going: () => this.state === 'reconnecting',
+    });
+    if (outcome === 'late') this.signalling?.close();
+    if (outcome === 'stopped' || outcome === 'late') return;
+    if (outcome !== 'joined') {
+      this.#end(outcome);
       return;
     }
+    this.state = 'live';
+    this.#updateBanner();
+    this.view.alerter.say('Reconnected.');
+    this.dispatchEvent(new Event('reconnected'));
   }
 
   #end(reason) {
@@ -223,10 +218,14 @@ export class Session extends EventTarget {
 
   #closePeers() {
     this.peers.close();
+    // while reconnecting the others' tiles keep their last frame, marked reconnecting
+    // until their new downlink connects
+    this.#markOthers(this.state === 'reconnecting');
+  }
+
+  #markOthers(trouble) {
     for (const participant of this.roster.values()) {
-      // while reconnecting the others' tiles keep their last frame, marked reconnecting
-      // until their new downlink connects
-      participant.peerTrouble = this.state === 'reconnecting' && !participant.local;
+      participant.peerTrouble = trouble && !participant.local;
       this.#renderTile(participant);
     }
   }
@@ -361,7 +360,7 @@ export class Session extends EventTarget {
   }
 
   #updateBanner() {
-    this.view.banner(this.state, this.peers.troubled);
+    this.view.banner(this.peers.held ? 'reconnecting' : this.state, this.peers.troubled);
   }
 
   // --- local controls ------------------------------------------------------------------

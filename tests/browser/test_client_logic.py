@@ -57,7 +57,8 @@ async def test_continuity_rules_say_when_to_stop_how_long_to_wait_and_what_a_sta
     page = await page_of(node, new_page)
     result = await run(page, """async () => {
         const { CLOSE } = await import('/static/signalling.js');
-        const { ReconnectPolicy, StallRule, finalReason } = await import('/static/continuity.js');
+        const { ReconnectPolicy, StallRule, finalReason, linkBack } = await import(
+            '/static/continuity.js');
         const meta = document.querySelector('meta[name="liveroom-config"]').content;
         const policy = new ReconnectPolicy(JSON.parse(meta).reconnect);
         const reasons = {};
@@ -83,6 +84,14 @@ async def test_continuity_rules_say_when_to_stop_how_long_to_wait_and_what_a_sta
                 stall.stalled('pc', 140, 3000),
             ],
             refused,
+            linkBack: [
+                linkBack(['connected', 'connected']), // a short cut: all came back
+                linkBack(['connected', 'disconnected']), // one still checking
+                linkBack(['connected', 'failed']), // given up (cut over ~15 s): rebuild
+                linkBack(['connected', 'failed'], true), // unless the node was asked to check
+                linkBack(['closed'], true),
+                linkBack([]), // watching only, nothing published or received yet
+            ],
         };
     }""")
     assert result["reasons"] == {
@@ -98,6 +107,7 @@ async def test_continuity_rules_say_when_to_stop_how_long_to_wait_and_what_a_sta
     assert result["inGrace"] == 500 and result["pastGrace"] is None
     assert result["stall"] == [False, False, True, False, False]
     assert result["refused"] == "TypeError"
+    assert result["linkBack"] == ["kept", "wait", "rebuild", "wait", "rebuild", "kept"]
 
 
 async def test_the_roster_follows_joined_and_the_room_s_events(
