@@ -22,7 +22,6 @@ from aiortc.mediastreams import MediaStreamTrack
 from media.ids import Kind
 from signalling import protocol as p
 
-from .aiortc_compat import ice_protocols
 from .continuity import (
     FINAL_CLOSE_CODES,
     FINAL_ERRORS,
@@ -41,7 +40,7 @@ from .errors import ClientError
 from .ice import peer_connection
 from .network import NetworkModel
 from .reception import install as install_reception
-from .sockets import close_quickly, first_to_connect
+from .sockets import close_quickly, first_to_connect, tap_datagrams
 from .uplink import add_track, close_keeping_tracks
 
 __all__ = ["FINAL_CLOSE_CODES", "FINAL_ERRORS", "MAX_REDIRECTS", "Client"]
@@ -303,14 +302,7 @@ class Client:
                 if self.reconnects and downlink is not None:
                     self.reconnects[-1].mark(FIRST_PACKET, now)
 
-        for protocol in ice_protocols(pc):
-            inner = protocol.datagram_received
-
-            def received(data: bytes | str, addr: Any, inner: Any = inner) -> None:
-                seen(data, addr)
-                inner(data, addr)
-
-            protocol.datagram_received = received
+        tap_datagrams(pc, seen)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:

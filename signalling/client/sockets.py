@@ -11,8 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+from aiortc import RTCPeerConnection
 
-__all__ = ["ABANDON_CLOSE_S", "close_quickly", "first_to_connect"]
+from .aiortc_compat import ice_protocols
+
+__all__ = ["ABANDON_CLOSE_S", "close_quickly", "first_to_connect", "tap_datagrams"]
 
 ABANDON_CLOSE_S = 1.0  # an abandoned socket's close waits this long for the reply
 
@@ -64,3 +67,15 @@ async def first_to_connect(
         for task in dials:
             task.cancel()
             task.add_done_callback(close_late)
+
+
+def tap_datagrams(pc: RTCPeerConnection, seen: Callable[[bytes | str, Any], None]) -> None:
+    """Show `seen` every datagram `pc`'s ICE sockets receive, before aiortc handles it."""
+    for protocol in ice_protocols(pc):
+        inner = protocol.datagram_received
+
+        def received(data: bytes | str, addr: Any, inner: Any = inner) -> None:
+            seen(data, addr)
+            inner(data, addr)
+
+        protocol.datagram_received = received
