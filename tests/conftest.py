@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -19,6 +19,10 @@ from signalling.client import Client
 from signalling.client.clip import Clip, encode_clip
 from signalling.settings import Settings
 from signalling.tokens import mint
+
+if TYPE_CHECKING:
+    from tests.redis_server import RedisServer
+    from tests.turn_server import TurnServer
 
 SECRET = "test-secret-0123456789abcdef0123"
 API_KEY = "test-api-key"
@@ -121,3 +125,25 @@ async def clients() -> AsyncIterator[Clients]:
     made = Clients()
     yield made
     await made.close()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, for one test (tests/redis_server.py)."""
+    from tests.redis_server import RedisServer  # it imports this module's free_port
+
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def turn(tmp_path: Path) -> Iterator[TurnServer]:
+    """A real coturn on a free loopback port, for one test (tests/turn_server.py)."""
+    from tests.turn_server import TurnServer
+
+    server = TurnServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

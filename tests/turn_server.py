@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import free_port
+from tests.redis_server import stop_process
 
 SECRET = "turn-test-secret"
 
@@ -58,11 +59,4 @@ class TurnServer:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process)

@@ -5,10 +5,9 @@ and takes its seat back with its resume token (two nodes, one real Redis)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import aiohttp
-import pytest
 from playwright.async_api import Page, expect
 
 from media.ids import Role, RoomId
@@ -29,14 +28,6 @@ STATE = """() => {
                  (d) => [d.id, d.publisher, d.pc.connectionState, d.owner.downlink?.id]),
              tiles: [...document.querySelectorAll('.tile')].map((t) => t.outerHTML.slice(0, 300)) };
 }"""
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_the_page_follows_wrong_node_and_then_a_drains_move(

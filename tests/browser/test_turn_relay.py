@@ -4,12 +4,10 @@ real coturn on loopback: media both ways, every candidate pair it uses a relay o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import av
-import pytest
 from playwright.async_api import Page, expect
 
 from media.ids import Kind, Role
@@ -27,14 +25,6 @@ from tests.conftest import Clients, RunningNode
 from tests.turn_server import SECRET, TurnServer
 
 NewPage = Callable[..., Awaitable[Page]]
-
-
-@pytest.fixture
-def turn(tmp_path: Path) -> Iterator[TurnServer]:
-    server = TurnServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def selected_pairs(page: Page) -> list[dict[str, Any]]:

@@ -40,14 +40,6 @@ ROOM = "lesson-drain"
 
 
 @pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[ClusterNode]]:
     nodes = [ClusterNode(tmp_path, "blue", redis_server.url)] + [
         ClusterNode(tmp_path, name, redis_server.url, LIVEROOM_DRAIN_ON_SIGTERM="true")

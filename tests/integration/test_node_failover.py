@@ -30,14 +30,6 @@ ROOM = "lesson-failover"
 
 
 @pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[ClusterNode]]:
     nodes = [ClusterNode(tmp_path, name, redis_server.url)
              for name in ("doomed", "node-1", "node-2")]

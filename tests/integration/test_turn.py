@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from aioice import stun
@@ -16,14 +15,6 @@ from signalling.client import Client
 from signalling.turn import TurnServers
 from tests.conftest import Clients, RunningNode
 from tests.turn_server import SECRET, TurnServer
-
-
-@pytest.fixture
-def turn(tmp_path: Path) -> Iterator[TurnServer]:
-    server = TurnServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def allocate(turn: TurnServer, username: str, credential: str) -> tuple[str, int]:
