@@ -99,6 +99,7 @@ async def test_continuity_rules_say_when_to_stop_how_long_to_wait_and_what_a_sta
         "4004": "room_closed", "4009": "room_full", "4409": "replaced", "4410": "room_closed",
         # not final: join again
         "1001": None, "1006": None, "1011": None, "4008": None, "4010": None,
+        "4307": None, "4308": None,  # wrong_node, move: follow the URL
     }
     assert result["replacedBeforeClose"] == "replaced"
     assert result["roomClosedBeforeClose"] == "room_closed"
