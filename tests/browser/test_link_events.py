@@ -1,6 +1,7 @@
 """The page reacts to what the browser knows about its link (issue 17): the `offline` event
 shows "Connection lost" at once, the others' tiles keep their last frame while it
-reconnects, `online` retries at once, and "Poor" does not outlast the outage; a closed tab
+reconnects, `online` keeps the connections that come back (or rebuilds at once those that
+do not), and "Poor" does not outlast the outage; a closed tab
 tells the node, so the others see it leave within seconds.
 
 The cut here is not a real one (tests/integration/test_link_cut.py cuts a real link for the
