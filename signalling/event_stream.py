@@ -22,8 +22,6 @@ from typing import Protocol
 
 from media.ids import RoomId
 
-from .settings import Settings
-
 RETAIN_S = 24 * 3600.0
 """A room's stream is kept this long after its last event (then it expires)."""
 
@@ -180,14 +178,3 @@ class MemoryEventLog:
 
     async def close(self) -> None:
         return None
-
-
-def create_event_log(settings: Settings, max_readers: int) -> RoomEventLog:
-    """`LIVEROOM_REDIS_URL` empty: this node's memory; else a Redis Stream per room
-    (`max_readers` blocking reads at once, each on its own connection)."""
-    if not settings.redis_url:
-        return MemoryEventLog(settings.room_events_maxlen)
-    from .event_stream_redis import RedisEventLog  # only a cluster node needs redis-py
-
-    return RedisEventLog(settings.redis_url, maxlen=settings.room_events_maxlen,
-                         timeout_s=settings.redis_timeout_s, max_readers=max_readers)

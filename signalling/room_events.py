@@ -36,11 +36,12 @@ from recorder.room_recording import RoomRecording
 from .cluster import CLUSTER
 from .directory import NodeId
 from .drain import DRAIN
-from .event_stream import EventStreamUnavailable, RoomEventLog, create_event_log
+from .event_stream import EventStreamUnavailable, MemoryEventLog, RoomEventLog
 from .hub import RoomHub
 from .keys import REGISTRY
 from .node import Node
 from .recording import RECORDING
+from .settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -248,6 +249,17 @@ class EventPublisher:
                 await task
         self.dropped += len(self._queue)
         self._queue.clear()
+
+
+def create_event_log(settings: Settings, max_readers: int) -> RoomEventLog:
+    """`LIVEROOM_REDIS_URL` empty: this node's memory; else a Redis Stream per room
+    (`max_readers` blocking reads at once, each on its own connection)."""
+    if not settings.redis_url:
+        return MemoryEventLog(settings.room_events_maxlen)
+    from .event_stream_redis import RedisEventLog  # only a cluster node needs redis-py
+
+    return RedisEventLog(settings.redis_url, maxlen=settings.room_events_maxlen,
+                         timeout_s=settings.redis_timeout_s, max_readers=max_readers)
 
 
 class RoomEvents:
