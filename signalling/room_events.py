@@ -316,7 +316,9 @@ def setup(app: web.Application, node: Node) -> RoomEvents:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         events.publisher.start()
         yield
-        await events.publisher.stop(flush_s=node.settings.redis_timeout_s * 2)
+        s = node.settings  # within the cleanup's share of the exit bound (cli.serve)
+        await events.publisher.stop(flush_s=min(s.redis_timeout_s * 2,
+                                                s.shutdown_timeout_s / 16))
         await events.log.close()
 
     app.on_shutdown.append(end_streams)
