@@ -207,3 +207,28 @@ async def test_with_redis_gone_a_join_still_works_and_the_lost_events_are_counte
     async with http.get(f"{node.url}/v1/rooms/lesson-down/events") as reply:
         assert reply.status == 503
         assert (await reply.json())["error"]["code"] == "event_stream_unavailable"
+
+
+async def test_a_drained_rooms_stream_says_where_it_moved_and_goes_on_with_the_next_owner(
+        node_factory: Callable[..., Any], redis_server: RedisServer, clients: Clients,
+        http: aiohttp.ClientSession) -> None:
+    nodes: list[RunningNode] = [
+        await node_factory(redis_url=redis_server.url, node_id=f"dr{i}") for i in range(2)]
+    owner_i = await place_room(http, nodes, "lesson-dr")
+    owner, other = nodes[owner_i], nodes[1 - owner_i]
+    await clients.join(owner, "lesson-dr", "learner-1")
+    async with http.get(f"{other.url}/v1/rooms/lesson-dr/events?after=0") as reply:
+        stream = Sse(reply)
+        before = await stream.until("participant_joined")
+        assert [f["event"] for f in before] == ["room_started", "participant_joined"]
+        async with http.post(f"{owner.url}/v1/node/drain", json={"deadline_s": 10}) as r:
+            assert r.status == 202
+        moved = await stream.until("room_moved")
+        assert summary(moved) == [("room_moved", None)]  # nobody seen leaving
+        assert moved[0]["data"] == {"type": "room_moved", "room": "lesson-dr",
+                                    "node": f"dr{owner_i}", "at": moved[0]["data"]["at"],
+                                    "to": f"dr{1 - owner_i}"}
+        await clients.join(other, "lesson-dr", "learner-1")  # its seat on the new owner
+        after = await stream.until("participant_joined")
+        assert [(f["event"], f["data"]["node"]) for f in after] == [
+            ("room_started", f"dr{1 - owner_i}"), ("participant_joined", f"dr{1 - owner_i}")]

@@ -60,15 +60,19 @@ def test_the_sink_tells_a_rooms_story_in_order_and_a_moved_room_does_not_close()
     sink.room_opened(hub)
     hub.on_events[0]([domain.ParticipantJoined(participant("p-1")),
                       domain.ParticipantJoined(participant("p-2", Role.TUTOR))])
+    recording: Any = SimpleNamespace(session="session-1")
+    sink.recording_started(ROOM, recording)
     hub.on_events[0]([domain.ParticipantLeft(Identity("p-1"), LeaveReason.LEFT)])
+    sink.recording_stopped(ROOM, recording)
     asyncio.run(sink.room_closed(hub, LeaveReason.ROOM_CLOSED))
     events = [e for _, e in published]
     assert [e["type"] for e in events] == [
-        "room_started", "participant_joined", "participant_joined", "participant_left",
-        "participant_left", "room_closed"]
+        "room_started", "participant_joined", "participant_joined", "recording_started",
+        "participant_left", "recording_stopped", "participant_left", "room_closed"]
     assert events[0] == {"type": "room_started", "room": ROOM, "node": "node-a",
                          "at": 1700000000.123, "max_participants": 4}
-    assert events[4] == {"type": "participant_left", "room": ROOM, "node": "node-a",
+    assert events[3]["session"] == events[5]["session"] == "session-1"
+    assert events[6] == {"type": "participant_left", "room": ROOM, "node": "node-a",
                          "at": 1700000000.123, "participant": "p-2", "role": "tutor",
                          "reason": "room_closed"}
     assert NAME not in json.dumps(published)
