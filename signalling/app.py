@@ -22,6 +22,7 @@ from . import (
     recording,
     recordings_api,
     review,
+    room_events,
     sessions_api,
     talk,
     turn,
@@ -59,6 +60,7 @@ def create_app(settings: Settings) -> web.Application:
     drain.setup(app)  # POST /v1/node/drain, SIGTERM's drain (before the node's shutdown)
     sessions_api.add_routes(app)
     review.setup(app)
+    room_events.setup(app, node)  # each room's events to its stream, read on any node
     turn.setup(node)  # TURN credentials in every `joined`, when LIVEROOM_TURN_URLS is set
     webhooks.setup(app, node)  # progress events from the hooks above; stops last
     return app

@@ -33,7 +33,7 @@ from media.ids import LeaveReason, RoomId
 
 from . import protocol as p
 from .cluster import CLUSTER, Cluster, room_socket_url
-from .directory import NodeState
+from .directory import NodeId, NodeState
 from .keys import NODE, REGISTRY
 from .node import Node
 
@@ -58,6 +58,7 @@ class Drain:
         self.moved = 0  # rooms moved to another node
         self.cut = 0  # rooms closed at the deadline with no node to go to
         self.on_drained: list[Callable[[], None]] = []
+        self.room_moved: list[Callable[[RoomId, NodeId | None], None]] = []  # before it closes
         self._task: asyncio.Task[None] | None = None
         self._moved_total: Counter | None = None
 
@@ -117,6 +118,8 @@ class Drain:
             self.node.hubs[room] = hub  # no node can take it now: it runs on here
             return
         url = room_socket_url(owner, room) if owner is not None else None
+        for observe in self.room_moved:  # None: cut at the deadline, rejoin via the entry URL
+            observe(room, owner.node if owner is not None else None)
         await self.node.retire(hub, LeaveReason.SERVER_SHUTDOWN, p.Move(url=url))
         outcome = "moved" if owner is not None else "cut"
         if owner is not None:

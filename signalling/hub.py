@@ -46,6 +46,7 @@ class RoomHub:
         self._video_paused: dict[DownlinkId, bool] = {}  # as last told the subscriber
         self.on_join: list[Callable[[TokenClaims], None]] = []  # e.g. the recorder's
         self.on_leave: list[Callable[[Identity, LeaveReason], None]] = []
+        self.on_events: list[Callable[[list[RoomEvent]], None]] = []  # what the room is told
         self.on_record: Callable[[Identity, bool], Awaitable[None]] | None = None
         self.ice_servers: Callable[[Identity], list[p.IceServer]] = lambda _identity: []
 
@@ -271,6 +272,8 @@ class RoomHub:
         log.info("room_closed", room=self.id, reason=reason)
 
     def _broadcast(self, events: list[RoomEvent]) -> None:
+        for observe in self.on_events:  # e.g. the room's event stream (room_events.py)
+            observe(events)
         for event in events:
             message = event_message(event)
             subject = event_subject(event)

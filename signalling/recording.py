@@ -55,6 +55,7 @@ class RecordingService:
         self.recovered: list[str] | None = None  # None until start-up recovery is done
         self.uploader: Uploader | None = None  # object storage (S3), if configured
         self._quality: dict[tuple[RoomId, str], str] = {}  # last level on each timeline
+        self.started: list[Callable[[RoomId, RoomRecording], None]] = []  # e.g. room events
         self.stopping: list[Callable[[RoomId, RoomRecording], None]] = []  # e.g. talk time
         self.ready: list[Callable[[str], None]] = []  # a session finalized (e.g. webhooks)
         self.deleted: list[Callable[[str, str, str | None], None]] = []  # session, reason,
@@ -120,6 +121,8 @@ class RecordingService:
             return self.active[hub.id]
         recording = self.recorder.start(hub.id, policy)
         self.active[hub.id] = recording
+        for observe in self.started:
+            observe(hub.id, recording)
         for identity, (role, consent) in self.members.get(hub.id, {}).items():
             recording.joined(identity, role, consent)
         for feed in list(hub.media.feeds.values()):

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
                                 "lasts this long unless its owner renews it")
     redis_timeout_s: float = Field(default=1.0, gt=0, description="Bound on each "
                                    "directory call")
+    room_events_maxlen: int = Field(default=1000, ge=10, le=100_000, description="Events "
+                                    "each room's stream keeps for catch-up (Redis MAXLEN ~)")
+    room_events_max_s: float = Field(default=3600.0, gt=0, description="A room-events "
+                                     "stream (GET /v1/rooms/{id}/events) ends after this "
+                                     "long; the consumer reconnects with Last-Event-ID")
     flags_file: str = Field(default="", description="Feature flags by cohort, segment and "
                             "channel (JSON with a version; docs/operations.md); empty: "
                             "every room runs as the settings say")
