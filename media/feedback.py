@@ -65,12 +65,12 @@ def dispatch(items: Iterable[Feedback], senders: dict[int, FeedbackReceiver],
 
 
 def take_feedback(
-    dtls: Any, senders: Callable[[], Iterable[FeedbackReceiver]],
+    dtls: Any, senders: dict[int, FeedbackReceiver],
     wall_clock: Callable[[], float] = time.time,
 ) -> bool:
-    """Read SRTCP arriving on `dtls`'s ICE connection here, for `senders()` (those whose
-    transport is `dtls`, looked up when a packet arrives). Returns False (and changes
-    nothing) if the internals it needs are missing."""
+    """Read SRTCP arriving on `dtls`'s ICE connection here, for `senders` (those whose
+    transport is `dtls`, by SSRC: a sender's SSRC and transport are fixed once its answer is
+    applied). Returns False (and changes nothing) if the internals it needs are missing."""
     try:
         connection = dtls.transport._connection
         queued = connection.data_received
@@ -102,8 +102,7 @@ def take_feedback(
         except ValueError:
             return  # as aiortc: the whole compound packet is dropped
         if items:
-            by_ssrc = {s._ssrc: s for s in senders()}
-            dispatch(items, by_ssrc, wall_clock())
+            dispatch(items, senders, wall_clock())
 
     connection.data_received = data_received
     connection._feedback_taken = True
@@ -120,8 +119,4 @@ def take_downlink_feedback(tracks: Iterable[_Track]) -> None:
     once its answer is applied."""
     senders = [track.sender for track in tracks]
     for dtls in {id(s.transport): s.transport for s in senders}.values():
-        take_feedback(dtls, _on_transport(senders, dtls))
-
-
-def _on_transport(senders: list[Any], dtls: Any) -> Callable[[], list[FeedbackReceiver]]:
-    return lambda: [s for s in senders if s.transport is dtls]
+        take_feedback(dtls, {s._ssrc: s for s in senders if s.transport is dtls})
